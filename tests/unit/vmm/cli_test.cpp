@@ -1,0 +1,86 @@
+#include "vmm/cli.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ember {
+namespace {
+
+Result<CliRequest> parse(std::vector<std::string> args) {
+    args.insert(args.begin(), "ember");
+    return parse_cli(args);
+}
+
+VmConfig config_of(std::vector<std::string> args) {
+    auto r = parse(std::move(args));
+    EXPECT_TRUE(r.has_value()) << r.error().describe();
+    return std::get<VmConfig>(*r);
+}
+
+std::string error_of(std::vector<std::string> args) {
+    auto r = parse(std::move(args));
+    EXPECT_FALSE(r.has_value());
+    if (r) return {};
+    EXPECT_EQ(r.error().code(), Errc::kInvalidArgument);
+    return r.error().message();
+}
+
+TEST(Cli, DefaultsBootTheBundledGuest) {
+    VmConfig c = config_of({});
+    EXPECT_FALSE(c.kernel_path.has_value());
+    EXPECT_EQ(c.mem_mib, VmConfig::kDefaultMemMib);
+    EXPECT_EQ(c.vcpus, 1U);
+    EXPECT_EQ(c.cmdline, VmConfig::kDefaultCmdline);
+    EXPECT_EQ(c.serial.mode, SerialConfig::Mode::kStdout);
+    EXPECT_FALSE(c.print_timings);
+}
+
+TEST(Cli, ParsesEveryFlag) {
+    VmConfig c = config_of({"--kernel", "k.elf", "--cmdline", "a b=c", "--initrd", "i.img",
+                            "--mem-mib", "256", "--vcpus", "4", "--serial", "file:/tmp/out",
+                            "--timings", "--log-level", "debug"});
+    EXPECT_EQ(c.kernel_path.value(), "k.elf");
+    EXPECT_EQ(c.cmdline, "a b=c");
+    EXPECT_EQ(c.initrd_path.value(), "i.img");
+    EXPECT_EQ(c.mem_mib, 256U);
+    EXPECT_EQ(c.vcpus, 4U);
+    EXPECT_EQ(c.serial.mode, SerialConfig::Mode::kFile);
+    EXPECT_EQ(c.serial.path, "/tmp/out");
+    EXPECT_TRUE(c.print_timings);
+    EXPECT_EQ(c.log_level, log::Level::kDebug);
+    EXPECT_EQ(config_of({"--serial", "none"}).serial.mode, SerialConfig::Mode::kNone);
+}
+
+TEST(Cli, OutOfRangeValuesNameTheFlagAndTheRange) {
+    std::string e = error_of({"--vcpus", "33"});
+    EXPECT_NE(e.find("--vcpus"), std::string::npos) << e;
+    EXPECT_NE(e.find("32"), std::string::npos) << e;
+    e = error_of({"--vcpus", "0"});
+    EXPECT_NE(e.find("--vcpus"), std::string::npos) << e;
+    e = error_of({"--mem-mib", "1"});
+    EXPECT_NE(e.find("--mem-mib"), std::string::npos) << e;
+    e = error_of({"--mem-mib", "lots"});
+    EXPECT_NE(e.find("--mem-mib"), std::string::npos) << e;
+}
+
+TEST(Cli, BadValuesAndUnknownFlagsAreRefused) {
+    EXPECT_NE(error_of({"--serial", "tty"}).find("stdout, none or file:PATH"), std::string::npos);
+    EXPECT_NE(error_of({"--serial", "file:"}).find("--serial"), std::string::npos);
+    EXPECT_NE(error_of({"--log-level", "loud"}).find("--log-level"), std::string::npos);
+    EXPECT_NE(error_of({"--frobnicate"}).find("frobnicate"), std::string::npos);
+    EXPECT_NE(error_of({"--kernel"}).find("--kernel"), std::string::npos);
+}
+
+TEST(Cli, HelpDocumentsEveryFlagAndVersionPrints) {
+    auto r = parse({"--help"});
+    ASSERT_TRUE(r.has_value());
+    const auto& text = std::get<PrintAndExit>(*r).text;
+    for (const char* flag : {"--kernel", "--cmdline", "--initrd", "--mem-mib", "--vcpus",
+                             "--serial", "--timings", "--log-level", "--version"})
+        EXPECT_NE(text.find(flag), std::string::npos) << flag;
+    auto v = parse({"--version"});
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(std::get<PrintAndExit>(*v).text, std::string("ember ") + EMBER_VERSION + "\n");
+}
+
+} // namespace
+} // namespace ember

@@ -1,0 +1,23 @@
+// Command-line parsing (CLI11) into a VmConfig.
+#pragma once
+
+#include "vmm/config.hpp"
+#include "vmm/sys/result.hpp"
+
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace ember {
+
+// What the command line asks for: run a VM, or print text (help, version) and exit 0.
+struct PrintAndExit {
+    std::string text;
+};
+using CliRequest = std::variant<VmConfig, PrintAndExit>;
+
+// Parses argv (argv[0] is the program name). Errors are Errc::kInvalidArgument with a message
+// naming the flag and what it accepts.
+Result<CliRequest> parse_cli(const std::vector<std::string>& args);
+
+} // namespace ember

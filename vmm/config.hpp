@@ -1,0 +1,36 @@
+// VmConfig: everything needed to build a VM. The CLI fills it today; the REST API and the
+// config file (Firecracker's JSON shapes) will map onto the same struct.
+#pragma once
+
+#include "vmm/sys/logger.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace ember {
+
+struct SerialConfig {
+    enum class Mode { kStdout, kNone, kFile };
+    Mode mode = Mode::kStdout;
+    std::string path; // for kFile
+};
+
+struct VmConfig {
+    static constexpr uint64_t kDefaultMemMib = 128;
+    static constexpr uint64_t kMinMemMib = 2;
+    static constexpr uint32_t kMaxVcpus = 32;
+    // Linux-friendly and harmless to unikernels, which ignore what they do not know.
+    static constexpr const char* kDefaultCmdline = "console=ttyS0 reboot=k panic=1";
+
+    std::optional<std::string> kernel_path; // nullopt: the bundled hello guest
+    std::string cmdline = kDefaultCmdline;
+    std::optional<std::string> initrd_path;
+    uint64_t mem_mib = kDefaultMemMib;
+    uint32_t vcpus = 1;
+    SerialConfig serial;
+    bool print_timings = false;
+    log::Level log_level = log::Level::kWarn;
+};
+
+} // namespace ember

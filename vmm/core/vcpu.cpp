@@ -1,0 +1,169 @@
+#include "vmm/core/vcpu.hpp"
+
+#include "vmm/sys/exit_code.hpp"
+#include "vmm/sys/ioctl.hpp"
+#include "vmm/sys/logger.hpp"
+
+#include <cstring>
+#include <vector>
+
+namespace ember {
+
+VcpuExitStats& VcpuExitStats::operator+=(const VcpuExitStats& o) {
+    io_in += o.io_in;
+    io_out += o.io_out;
+    mmio_read += o.mmio_read;
+    mmio_write += o.mmio_write;
+    unhandled_access += o.unhandled_access;
+    interrupted += o.interrupted;
+    other += o.other;
+    return *this;
+}
+
+Result<Vcpu> Vcpu::create(const Kvm& kvm, const Vm& vm, uint32_t index) {
+    auto fd = checked_ioctl(vm.fd(), KVM_CREATE_VCPU, static_cast<unsigned long>(index),
+                            "KVM_CREATE_VCPU");
+    if (!fd) return tl::unexpected(std::move(fd.error()));
+    UniqueFd owned(*fd);
+    auto run = MmapRegion::shared(owned.get(), kvm.vcpu_mmap_size());
+    if (!run) return tl::unexpected(std::move(run.error()).with_context("vCPU kvm_run page"));
+    return Vcpu(index, std::move(owned), std::move(*run));
+}
+
+Result<void> Vcpu::set_cpuid(std::span<const kvm_cpuid_entry2> supported, uint32_t vcpu_count) {
+    std::vector<std::byte> buf(sizeof(kvm_cpuid2) + supported.size() * sizeof(kvm_cpuid_entry2));
+    // Safety: operator new aligns beyond kvm_cpuid2's needs; the buffer holds header + entries.
+    auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
+    cpuid->nent = static_cast<uint32_t>(supported.size());
+    std::vector<kvm_cpuid_entry2> entries(supported.begin(), supported.end());
+    for (auto& e : entries) {
+        if (e.function == 1) {
+            constexpr uint32_t kHypervisorBit = 1U << 31;
+            e.ecx |= kHypervisorBit;
+            // EBX[31:24] initial APIC ID, EBX[23:16] logical processors per package.
+            e.ebx = (e.ebx & 0xffffU) | (index_ << 24) | ((vcpu_count & 0xffU) << 16);
+        } else if (e.function == 0xb || e.function == 0x1f) {
+            e.edx = index_; // x2APIC ID
+        }
+    }
+    std::memcpy(buf.data() + sizeof(kvm_cpuid2), entries.data(),
+                entries.size() * sizeof(kvm_cpuid_entry2));
+    EMBER_TRY_VOID(checked_ioctl(fd_.get(), KVM_SET_CPUID2, cpuid, "KVM_SET_CPUID2"));
+    return {};
+}
+
+Result<kvm_regs> Vcpu::regs() const {
+    kvm_regs r{};
+    EMBER_TRY_VOID(checked_ioctl(fd_.get(), KVM_GET_REGS, &r, "KVM_GET_REGS"));
+    return r;
+}
+
+Result<void> Vcpu::set_regs(const kvm_regs& regs) {
+    EMBER_TRY_VOID(checked_ioctl(fd_.get(), KVM_SET_REGS, &regs, "KVM_SET_REGS"));
+    return {};
+}
+
+Result<kvm_sregs> Vcpu::sregs() const {
+    kvm_sregs s{};
+    EMBER_TRY_VOID(checked_ioctl(fd_.get(), KVM_GET_SREGS, &s, "KVM_GET_SREGS"));
+    return s;
+}
+
+Result<void> Vcpu::set_sregs(const kvm_sregs& sregs) {
+    EMBER_TRY_VOID(checked_ioctl(fd_.get(), KVM_SET_SREGS, &sregs, "KVM_SET_SREGS"));
+    return {};
+}
+
+void Vcpu::handle_io(const Bus& pio) {
+    kvm_run& run = run_page();
+    const auto width = static_cast<size_t>(run.io.size);
+    const auto count = static_cast<size_t>(run.io.count);
+    // Safety: KVM places count * size bytes of string-I/O data at data_offset inside the
+    // kvm_run mapping (which spans vcpu_mmap_size bytes); the span is checked against it.
+    const size_t total = width * count;
+    if (run.io.data_offset > run_.size() || total > run_.size() - run.io.data_offset) {
+        ++stats_.other;
+        return;
+    }
+    std::span<std::byte> data = run_.bytes().subspan(run.io.data_offset, total);
+    if (run.io.direction == KVM_EXIT_IO_OUT) {
+        ++stats_.io_out;
+        const bool handled = count == 1 ? pio.write(run.io.port, data)
+                                        : pio.write_string(run.io.port, data, width);
+        if (!handled) ++stats_.unhandled_access;
+        return;
+    }
+    ++stats_.io_in;
+    std::memset(data.data(), 0xff, data.size()); // an empty ISA bus reads all ones
+    for (size_t i = 0; i < count; ++i)
+        if (!pio.read(run.io.port, data.subspan(i * width, width))) ++stats_.unhandled_access;
+}
+
+void Vcpu::handle_mmio(const Bus& mmio) {
+    kvm_run& run = run_page();
+    const size_t len = std::min<size_t>(run.mmio.len, sizeof(run.mmio.data));
+    auto data = std::as_writable_bytes(std::span(run.mmio.data)).first(len);
+    if (run.mmio.is_write != 0) {
+        ++stats_.mmio_write;
+        if (!mmio.write(run.mmio.phys_addr, data)) ++stats_.unhandled_access;
+        return;
+    }
+    ++stats_.mmio_read;
+    std::memset(data.data(), 0xff, data.size());
+    if (!mmio.read(run.mmio.phys_addr, data)) ++stats_.unhandled_access;
+}
+
+Vcpu::Step Vcpu::crash(const ExitReporter& report, std::string what) {
+    std::string where;
+    if (auto r = regs()) where = fmt::format(" (vCPU {} rip {:#x})", index_, r->rip);
+    report(GuestExit{GuestExit::Kind::kCrash, to_int(ExitCode::kGuestCrashed), what + where});
+    return Step::kStop;
+}
+
+Vcpu::Step Vcpu::run_once(const Bus& pio, const Bus& mmio, const ExitReporter& report) {
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-vararg)
+    if (::ioctl(fd_.get(), KVM_RUN, 0) < 0) {
+        if (errno == EINTR || errno == EAGAIN) {
+            ++stats_.interrupted;
+            return Step::kInterrupted;
+        }
+        const int err = errno;
+        report(GuestExit{GuestExit::Kind::kHostError, to_int(ExitCode::kOsError),
+                         fmt::format("KVM_RUN failed on vCPU {}: {}", index_, std::strerror(err))});
+        return Step::kStop;
+    }
+    kvm_run& run = run_page();
+    switch (run.exit_reason) {
+    case KVM_EXIT_IO: handle_io(pio); return Step::kContinue;
+    case KVM_EXIT_MMIO: handle_mmio(mmio); return Step::kContinue;
+    case KVM_EXIT_INTR: ++stats_.interrupted; return Step::kInterrupted;
+    case KVM_EXIT_HLT: // only without an in-kernel LAPIC; ours halts in the kernel
+    case KVM_EXIT_IRQ_WINDOW_OPEN:
+    case KVM_EXIT_DEBUG: ++stats_.other; return Step::kContinue;
+    case KVM_EXIT_SHUTDOWN:
+        return crash(report, "guest triple-faulted (KVM_EXIT_SHUTDOWN): an exception occurred "
+                             "while the guest could not handle one (bad IDT, GDT or stack)");
+    case KVM_EXIT_FAIL_ENTRY:
+        return crash(report, fmt::format("KVM could not enter the guest (KVM_EXIT_FAIL_ENTRY, "
+                                         "hardware reason {:#x}): invalid guest CPU state",
+                                         run.fail_entry.hardware_entry_failure_reason));
+    case KVM_EXIT_INTERNAL_ERROR:
+        return crash(report, fmt::format("KVM internal error (suberror {}{}): the guest ran an "
+                                         "instruction KVM could not emulate",
+                                         run.internal.suberror,
+                                         run.internal.suberror == KVM_INTERNAL_ERROR_EMULATION
+                                             ? ", emulation failure"
+                                             : ""));
+    case KVM_EXIT_SYSTEM_EVENT:
+        if (run.system_event.type == KVM_SYSTEM_EVENT_CRASH)
+            return crash(report, "guest reported a crash (KVM_SYSTEM_EVENT_CRASH)");
+        report(GuestExit{run.system_event.type == KVM_SYSTEM_EVENT_RESET ? GuestExit::Kind::kReset
+                                                                          : GuestExit::Kind::kPowerOff,
+                         0, fmt::format("guest system event {}", run.system_event.type)});
+        return Step::kStop;
+    default:
+        return crash(report, fmt::format("unhandled KVM exit reason {}", run.exit_reason));
+    }
+}
+
+} // namespace ember

@@ -1,0 +1,75 @@
+// Vcpu: one KVM virtual CPU — its fd, its kvm_run page, register access, and one KVM_RUN step
+// with the exit dispatched to the PIO/MMIO buses. Threads and states live in VcpuThread.
+#pragma once
+
+#include "vmm/core/bus.hpp"
+#include "vmm/core/guest_exit.hpp"
+#include "vmm/core/kvm.hpp"
+#include "vmm/core/vm.hpp"
+#include "vmm/sys/mmap_region.hpp"
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <span>
+
+namespace ember {
+
+// Exit counts by reason. Written only by the vCPU's own thread; read after it stops.
+struct VcpuExitStats {
+    uint64_t io_in = 0;
+    uint64_t io_out = 0;
+    uint64_t mmio_read = 0;
+    uint64_t mmio_write = 0;
+    uint64_t unhandled_access = 0; // PIO/MMIO that no device covers
+    uint64_t interrupted = 0;      // KVM_RUN returned EINTR (a kick)
+    uint64_t other = 0;
+
+    [[nodiscard]] uint64_t total() const {
+        return io_in + io_out + mmio_read + mmio_write + interrupted + other;
+    }
+    VcpuExitStats& operator+=(const VcpuExitStats& o);
+};
+
+class Vcpu final {
+public:
+    static Result<Vcpu> create(const Kvm& kvm, const Vm& vm, uint32_t index);
+
+    [[nodiscard]] uint32_t index() const { return index_; }
+    [[nodiscard]] int fd() const { return fd_.get(); }
+    // Safety: the kvm_run page is mapped for the Vcpu's lifetime; KVM writes it only while this
+    // vCPU's thread is inside KVM_RUN.
+    [[nodiscard]] kvm_run& run_page() const { return *reinterpret_cast<kvm_run*>(run_.data()); }
+
+    // CPUID from KVM_GET_SUPPORTED_CPUID with this vCPU's APIC ID and the hypervisor bit.
+    Result<void> set_cpuid(std::span<const kvm_cpuid_entry2> supported, uint32_t vcpu_count);
+    Result<kvm_regs> regs() const;
+    Result<void> set_regs(const kvm_regs& regs);
+    Result<kvm_sregs> sregs() const;
+    Result<void> set_sregs(const kvm_sregs& sregs);
+
+    enum class Step {
+        kContinue,    // exit handled; run again
+        kInterrupted, // KVM_RUN returned EINTR (signal or immediate_exit): check for requests
+        kStop,        // the VM is over; `exit` was reported
+    };
+    // One KVM_RUN and the handling of its exit. Guest-caused conditions that end the VM
+    // (triple fault, emulation failure) are reported through `report`, never thrown.
+    Step run_once(const Bus& pio, const Bus& mmio, const ExitReporter& report);
+
+    [[nodiscard]] const VcpuExitStats& stats() const { return stats_; }
+
+private:
+    Vcpu(uint32_t index, UniqueFd fd, MmapRegion run)
+        : index_(index), fd_(std::move(fd)), run_(std::move(run)) {}
+    void handle_io(const Bus& pio);
+    void handle_mmio(const Bus& mmio);
+    Step crash(const ExitReporter& report, std::string what);
+
+    uint32_t index_;
+    UniqueFd fd_;
+    MmapRegion run_;
+    VcpuExitStats stats_;
+};
+
+} // namespace ember

@@ -1,0 +1,70 @@
+// VcpuThread: one thread per vCPU looping on KVM_RUN, with an explicit state machine.
+//
+//   Running --pause()--> Paused --resume()--> Running
+//   Running/Paused --stop()--> Exited            (also when the guest ends the VM)
+//
+// Requests are delivered with a kick: the requester publishes the wanted state, sets the vCPU's
+// kvm_run.immediate_exit and sends kKickSignal to the thread. A vCPU inside KVM_RUN leaves it
+// with EINTR; one about to enter it returns at once because immediate_exit is set — so a request
+// is never lost between the state check and KVM_RUN.
+#pragma once
+
+#include "vmm/core/bus.hpp"
+#include "vmm/core/guest_exit.hpp"
+#include "vmm/core/vcpu.hpp"
+
+#include <pthread.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+namespace ember {
+
+enum class VcpuState { kRunning, kPaused, kExited };
+
+class VcpuThread final {
+public:
+    // Installs the (empty) handler for the kick signal; call once before any thread starts.
+    static Result<void> install_kick_handler();
+    static int kick_signal();
+
+    VcpuThread(Vcpu vcpu, const Bus& pio, const Bus& mmio, ExitReporter report);
+    ~VcpuThread();
+    VcpuThread(const VcpuThread&) = delete;
+    VcpuThread& operator=(const VcpuThread&) = delete;
+    VcpuThread(VcpuThread&&) = delete;
+    VcpuThread& operator=(VcpuThread&&) = delete;
+
+    Result<void> start();
+    // Each request returns once the thread has reached the state (or exited).
+    void pause();
+    void resume();
+    void stop(); // and join
+    [[nodiscard]] VcpuState state() const;
+
+    [[nodiscard]] Vcpu& vcpu() { return vcpu_; }
+    [[nodiscard]] const Vcpu& vcpu() const { return vcpu_; }
+
+private:
+    void loop();
+    void request(VcpuState wanted);
+    void kick();
+    void set_state(VcpuState s);
+
+    Vcpu vcpu_;
+    const Bus& pio_;
+    const Bus& mmio_;
+    ExitReporter report_;
+
+    std::atomic<VcpuState> wanted_{VcpuState::kRunning};
+    mutable std::mutex mutex_;
+    std::condition_variable changed_;
+    VcpuState state_ = VcpuState::kPaused; // guarded by mutex_
+    std::thread thread_;
+    std::atomic<pthread_t> native_{};
+    std::atomic<bool> started_{false};
+};
+
+} // namespace ember

@@ -1,0 +1,263 @@
+#include "vmm/vmm.hpp"
+
+#include "boot/elf/elf64.hpp"
+#include "boot/kernel_image.hpp"
+#include "boot/pvh/pvh_loader.hpp"
+#include "boot/x86_64/entry_state.hpp"
+#include "vmm/bundled_kernel.hpp"
+#include "vmm/devices/exit_device.hpp"
+#include "vmm/devices/i8042.hpp"
+#include "vmm/devices/serial.hpp"
+#include "vmm/sys/exit_code.hpp"
+#include "vmm/sys/logger.hpp"
+#include "vmm/terminal.hpp"
+
+#include <fcntl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <array>
+#include <csignal>
+
+namespace ember {
+namespace {
+
+// Legacy PC port map (docs/devices.md).
+constexpr uint64_t kCom1Base = 0x3f8;
+constexpr uint64_t kCom1Len = 8;
+constexpr uint32_t kCom1Gsi = 4;
+constexpr uint64_t kI8042DataPort = 0x60;
+constexpr uint64_t kI8042CommandPort = 0x64;
+constexpr uint64_t kExitDevicePort = 0xf4;
+constexpr uint64_t kExitDeviceLen = 4;
+
+struct LoadedImages {
+    boot::KernelImage kernel;
+    std::optional<boot::KernelImage> initrd;
+};
+
+Result<LoadedImages> open_images(const VmConfig& config) {
+    auto kernel = config.kernel_path
+                      ? boot::KernelImage::open(*config.kernel_path, boot::ImageKind::kKernel)
+                      : Result<boot::KernelImage>(boot::KernelImage::from_bytes(
+                            kBundledKernelName, bundled_kernel(), boot::ImageKind::kKernel));
+    if (!kernel) return tl::unexpected(std::move(kernel.error()));
+    std::optional<boot::KernelImage> initrd;
+    if (config.initrd_path) {
+        auto image = boot::KernelImage::open(*config.initrd_path, boot::ImageKind::kInitrd);
+        if (!image) return tl::unexpected(std::move(image.error()));
+        initrd.emplace(std::move(*image));
+    }
+    return LoadedImages{std::move(*kernel), std::move(initrd)};
+}
+
+Result<UniqueFd> open_serial_file(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return sys_error(Errc::kNotFound, "--serial file:{}: cannot open for writing", path);
+    return UniqueFd(fd);
+}
+
+} // namespace
+
+Vmm::Vmm(Kvm kvm, Vm vm, GuestMemory memory, EventLoop loop, EventFd exit_event)
+    : kvm_(std::move(kvm)), vm_(std::move(vm)), memory_(std::move(memory)),
+      loop_(std::move(loop)), exit_event_(std::move(exit_event)) {}
+
+Vmm::~Vmm() {
+    // vCPU threads reference the buses and devices: stop them before anything else goes.
+    for (auto& v : vcpus_) v->stop();
+}
+
+Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timings) {
+    // 1. Inputs first: a bad kernel, initrd or command line is reported before KVM is touched.
+    auto images = open_images(config);
+    if (!images) return tl::unexpected(std::move(images.error()));
+    auto elf = boot::Elf64::parse(images->kernel.bytes(), images->kernel.context());
+    if (!elf) return tl::unexpected(std::move(elf.error()));
+    auto memory = GuestMemory::create(GuestMemory::x86_regions(config.mem_mib * layout::kMiB));
+    if (!memory) return tl::unexpected(std::move(memory.error()));
+    boot::PvhConfig pvh_config;
+    pvh_config.cmdline = config.cmdline;
+    if (images->initrd) pvh_config.initrd = &*images->initrd;
+    auto plan = boot::plan_pvh(*elf, *memory, pvh_config);
+    if (!plan) return tl::unexpected(std::move(plan.error()));
+    timings.kernel_read = monotonic_ns();
+
+    // 2. KVM: memory slots before the irqchip (see vm.hpp for why the order matters).
+    auto kvm = Kvm::open();
+    if (!kvm) return tl::unexpected(std::move(kvm.error()));
+    auto vm = Vm::create(*kvm);
+    if (!vm) return tl::unexpected(std::move(vm.error()));
+    EMBER_TRY_VOID(vm->set_memory(*memory));
+    EMBER_TRY_VOID(vm->create_platform());
+    auto loop = EventLoop::create();
+    if (!loop) return tl::unexpected(std::move(loop.error()));
+    auto exit_event = EventFd::create();
+    if (!exit_event) return tl::unexpected(std::move(exit_event.error()));
+    std::unique_ptr<Vmm> vmm(new Vmm(std::move(*kvm), std::move(*vm), std::move(*memory),
+                                     std::move(*loop), std::move(*exit_event)));
+    timings.vm_created = monotonic_ns();
+
+    // 3. Guest memory: segments, command line, start info, initrd.
+    auto boot = boot::load_pvh(*plan, vmm->memory_);
+    if (!boot) return tl::unexpected(std::move(boot.error()));
+    timings.loaded = monotonic_ns();
+
+    // 4. Devices and the VMM thread's event sources.
+    EMBER_TRY_VOID(vmm->add_legacy_devices(config));
+    EMBER_TRY_VOID(vmm->watch_signals());
+    EMBER_TRY_VOID(vmm->loop_.add(vmm->exit_event_.fd(), EPOLLIN, [raw = vmm.get()](uint32_t) {
+        raw->exit_event_.consume();
+        raw->loop_.stop();
+    }));
+    timings.devices = monotonic_ns();
+
+    // 5. vCPUs, the boot processor at the PVH entry.
+    EMBER_TRY_VOID(vmm->create_vcpus(config, boot->entry, boot->start_info_addr));
+    timings.vcpus_ready = monotonic_ns();
+    return vmm;
+}
+
+Result<void> Vmm::add_legacy_devices(const VmConfig& config) {
+    auto irq = KvmIrqLine::create(vm_, kCom1Gsi);
+    if (!irq) return tl::unexpected(std::move(irq.error()));
+    int out_fd = -1;
+    switch (config.serial.mode) {
+    case SerialConfig::Mode::kStdout: out_fd = STDOUT_FILENO; break;
+    case SerialConfig::Mode::kNone: break;
+    case SerialConfig::Mode::kFile: {
+        auto file = open_serial_file(config.serial.path);
+        if (!file) return tl::unexpected(std::move(file.error()));
+        serial_file_ = std::move(*file);
+        out_fd = serial_file_.get();
+        break;
+    }
+    }
+    serial_ = std::make_shared<devices::Serial>(**irq, out_fd);
+    irq_lines_.push_back(std::move(*irq));
+    EMBER_TRY_VOID(pio_.insert(serial_, kCom1Base, kCom1Len, "serial (COM1)"));
+
+    ExitReporter reporter = [this](GuestExit e) { report_exit(std::move(e)); };
+    auto i8042 = std::make_shared<devices::I8042>(reporter);
+    EMBER_TRY_VOID(pio_.insert(i8042, kI8042DataPort, 1, "i8042 data"));
+    EMBER_TRY_VOID(pio_.insert(i8042, kI8042CommandPort, 1, "i8042 command"));
+    EMBER_TRY_VOID(pio_.insert(std::make_shared<devices::ExitDevice>(reporter), kExitDevicePort,
+                               kExitDeviceLen, "exit device"));
+    if (config.serial.mode == SerialConfig::Mode::kStdout) EMBER_TRY_VOID(watch_stdin());
+    return {};
+}
+
+Result<void> Vmm::watch_stdin() {
+    auto room = EventFd::create();
+    if (!room) return tl::unexpected(std::move(room.error()));
+    rx_room_event_.emplace(std::move(*room));
+    terminal_ = std::make_unique<TerminalGuard>(STDIN_FILENO);
+    auto added = loop_.add(STDIN_FILENO, EPOLLIN, [this](uint32_t) { pump_stdin(); });
+    if (!added) {
+        // A regular file or /dev/null cannot be polled: such stdin carries no console input.
+        log::debug("stdin is not pollable ({}); the guest console gets no input",
+                   added.error().describe());
+        return {};
+    }
+    stdin_watched_ = true;
+    serial_->set_rx_room_callback([this] { rx_room_event_->signal(); });
+    return loop_.add(rx_room_event_->fd(), EPOLLIN, [this](uint32_t) {
+        rx_room_event_->consume();
+        if (stdin_watched_ && stdin_paused_) {
+            stdin_paused_ = false;
+            (void)loop_.modify(STDIN_FILENO, EPOLLIN);
+            pump_stdin();
+        }
+    });
+}
+
+void Vmm::pump_stdin() {
+    std::array<std::byte, 64> buf{};
+    const size_t room = serial_->rx_room();
+    if (room == 0) {
+        // The guest has not drained its receive FIFO: stop polling stdin until it does.
+        stdin_paused_ = true;
+        (void)loop_.modify(STDIN_FILENO, 0);
+        return;
+    }
+    const ssize_t n = ::read(STDIN_FILENO, buf.data(), std::min(room, buf.size()));
+    if (n > 0) {
+        (void)serial_->enqueue_input(std::span(buf).first(static_cast<size_t>(n)));
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    // End of input (or an error): the console stays output-only.
+    loop_.remove(STDIN_FILENO);
+    stdin_watched_ = false;
+}
+
+Result<void> Vmm::watch_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, s);
+    // Blocked here, before any vCPU thread starts, so every thread inherits the mask and the
+    // signals arrive only through the signalfd.
+    if (::pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0)
+        return make_error(Errc::kOsError, "cannot block termination signals");
+    const int fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0) return sys_error(Errc::kOsError, "signalfd");
+    signal_fd_.reset(fd);
+    return loop_.add(signal_fd_.get(), EPOLLIN, [this](uint32_t) {
+        signalfd_siginfo info{};
+        if (::read(signal_fd_.get(), &info, sizeof info) != static_cast<ssize_t>(sizeof info))
+            return;
+        const auto signo = static_cast<int>(info.ssi_signo);
+        report_exit(GuestExit{GuestExit::Kind::kHostError, 128 + signo,
+                              fmt::format("stopped by signal {} ({})", signo, ::strsignal(signo))});
+    });
+}
+
+Result<void> Vmm::create_vcpus(const VmConfig& config, uint64_t entry, uint64_t start_info) {
+    EMBER_TRY_VOID(VcpuThread::install_kick_handler());
+    auto cpuid = kvm_.supported_cpuid();
+    if (!cpuid) return tl::unexpected(std::move(cpuid.error()));
+    ExitReporter reporter = [this](GuestExit e) { report_exit(std::move(e)); };
+    for (uint32_t i = 0; i < config.vcpus; ++i) {
+        auto vcpu = Vcpu::create(kvm_, vm_, i);
+        if (!vcpu) return tl::unexpected(std::move(vcpu.error()));
+        EMBER_TRY_VOID(vcpu->set_cpuid(*cpuid, config.vcpus));
+        if (i == 0) {
+            // The boot processor starts at the PVH entry; the others wait for INIT/SIPI, as
+            // KVM leaves application processors when the LAPIC is in the kernel.
+            auto sregs = vcpu->sregs();
+            if (!sregs) return tl::unexpected(std::move(sregs.error()));
+            boot::apply_pvh_entry_sregs(*sregs);
+            EMBER_TRY_VOID(vcpu->set_sregs(*sregs));
+            EMBER_TRY_VOID(vcpu->set_regs(boot::pvh_entry_regs(entry, start_info)));
+        }
+        vcpus_.push_back(std::make_unique<VcpuThread>(std::move(*vcpu), pio_, mmio_, reporter));
+    }
+    return {};
+}
+
+void Vmm::report_exit(GuestExit exit) {
+    {
+        std::lock_guard lock(exit_mutex_);
+        if (exit_) return;
+        exit_ = std::move(exit);
+    }
+    exit_event_.signal();
+}
+
+Result<GuestExit> Vmm::run(Timings& timings) {
+    for (auto& v : vcpus_) EMBER_TRY_VOID(v->start());
+    EMBER_TRY_VOID(loop_.run());
+    timings.guest_exit = monotonic_ns();
+    for (auto& v : vcpus_) v->stop();
+    std::lock_guard lock(exit_mutex_);
+    if (!exit_) return make_error(Errc::kInternal, "the VM stopped without a reason");
+    return *exit_;
+}
+
+VcpuExitStats Vmm::exit_stats() const {
+    VcpuExitStats total;
+    for (const auto& v : vcpus_) total += v->vcpu().stats();
+    return total;
+}
+
+} // namespace ember

@@ -1,0 +1,78 @@
+// Vmm: owns one microVM — KVM objects, guest memory, buses, devices, vCPU threads and the VMM
+// thread's event loop — and runs it until the guest (or a signal) ends it.
+//
+// create() is the builder: config -> a VM ready to run. It validates every input (kernel, initrd,
+// command line, memory size) before it writes a byte of guest memory.
+#pragma once
+
+#include "vmm/config.hpp"
+#include "vmm/core/bus.hpp"
+#include "vmm/core/event_loop.hpp"
+#include "vmm/core/guest_exit.hpp"
+#include "vmm/core/guest_memory.hpp"
+#include "vmm/core/kvm.hpp"
+#include "vmm/core/vcpu_thread.hpp"
+#include "vmm/core/vm.hpp"
+#include "vmm/sys/event_fd.hpp"
+#include "vmm/timings.hpp"
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace ember {
+
+namespace devices {
+class Serial;
+} // namespace devices
+class TerminalGuard;
+
+class Vmm final {
+public:
+    static Result<std::unique_ptr<Vmm>> create(const VmConfig& config, Timings& timings);
+    ~Vmm();
+    Vmm(const Vmm&) = delete;
+    Vmm& operator=(const Vmm&) = delete;
+    Vmm(Vmm&&) = delete;
+    Vmm& operator=(Vmm&&) = delete;
+
+    // Starts the vCPUs and runs the event loop until the VM ends; returns why it ended.
+    Result<GuestExit> run(Timings& timings);
+
+    // Exit counts summed over all vCPUs (valid after run()).
+    [[nodiscard]] VcpuExitStats exit_stats() const;
+
+private:
+    Vmm(Kvm kvm, Vm vm, GuestMemory memory, EventLoop loop, EventFd exit_event);
+    Result<void> add_legacy_devices(const VmConfig& config);
+    Result<void> watch_stdin();
+    Result<void> watch_signals();
+    Result<void> create_vcpus(const VmConfig& config, uint64_t entry, uint64_t start_info);
+    void report_exit(GuestExit exit);
+    void pump_stdin();
+
+    Kvm kvm_;
+    Vm vm_;
+    GuestMemory memory_;
+    EventLoop loop_;
+    EventFd exit_event_;
+    Bus pio_{"PIO"};
+    Bus mmio_{"MMIO"};
+
+    std::vector<std::unique_ptr<IrqLine>> irq_lines_;
+    std::shared_ptr<devices::Serial> serial_;
+    UniqueFd serial_file_;
+    std::unique_ptr<TerminalGuard> terminal_;
+    std::optional<EventFd> rx_room_event_;
+    UniqueFd signal_fd_;
+    bool stdin_watched_ = false;
+    bool stdin_paused_ = false;
+
+    std::vector<std::unique_ptr<VcpuThread>> vcpus_;
+
+    std::mutex exit_mutex_;
+    std::optional<GuestExit> exit_; // guarded by exit_mutex_; the first report wins
+};
+
+} // namespace ember
