@@ -22,15 +22,6 @@
 namespace ember {
 namespace {
 
-// Legacy PC port map (docs/devices.md).
-constexpr uint64_t kCom1Base = 0x3f8;
-constexpr uint64_t kCom1Len = 8;
-constexpr uint32_t kCom1Gsi = 4;
-constexpr uint64_t kI8042DataPort = 0x60;
-constexpr uint64_t kI8042CommandPort = 0x64;
-constexpr uint64_t kExitDevicePort = 0xf4;
-constexpr uint64_t kExitDeviceLen = 4;
-
 struct LoadedImages {
     boot::KernelImage kernel;
     std::optional<boot::KernelImage> initrd;
@@ -119,7 +110,8 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
 }
 
 Result<void> Vmm::add_legacy_devices(const VmConfig& config) {
-    auto irq = KvmIrqLine::create(vm_, kCom1Gsi);
+    // The legacy PC port map: docs/devices.md.
+    auto irq = KvmIrqLine::create(vm_, devices::kCom1Irq);
     if (!irq) return tl::unexpected(std::move(irq.error()));
     int out_fd = -1;
     switch (config.serial.mode) {
@@ -135,14 +127,14 @@ Result<void> Vmm::add_legacy_devices(const VmConfig& config) {
     }
     serial_ = std::make_shared<devices::Serial>(**irq, out_fd);
     irq_lines_.push_back(std::move(*irq));
-    EMBER_TRY_VOID(pio_.insert(serial_, kCom1Base, kCom1Len, "serial (COM1)"));
+    EMBER_TRY_VOID(pio_.insert(serial_, devices::kCom1Base, devices::kSerialPortCount, "serial (COM1)"));
 
     ExitReporter reporter = [this](GuestExit e) { report_exit(std::move(e)); };
-    auto i8042 = std::make_shared<devices::I8042>(reporter);
-    EMBER_TRY_VOID(pio_.insert(i8042, kI8042DataPort, 1, "i8042 data"));
-    EMBER_TRY_VOID(pio_.insert(i8042, kI8042CommandPort, 1, "i8042 command"));
-    EMBER_TRY_VOID(pio_.insert(std::make_shared<devices::ExitDevice>(reporter), kExitDevicePort,
-                               kExitDeviceLen, "exit device"));
+    EMBER_TRY_VOID(pio_.insert(std::make_shared<devices::I8042>(reporter), devices::kI8042Base,
+                               devices::kI8042PortCount, "i8042"));
+    EMBER_TRY_VOID(pio_.insert(std::make_shared<devices::ExitDevice>(reporter),
+                               devices::kExitDeviceBase, devices::kExitDevicePortCount,
+                               "exit device"));
     if (config.serial.mode == SerialConfig::Mode::kStdout) EMBER_TRY_VOID(watch_stdin());
     return {};
 }

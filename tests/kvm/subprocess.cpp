@@ -39,8 +39,10 @@ ProcessResult run_process(const std::vector<std::string>& argv, int timeout_ms,
     ::close(out[1]);
     ::close(err[1]);
     ::close(in[0]);
-    if (stdin_data != nullptr)
-        (void)::write(in[1], stdin_data->data(), stdin_data->size());
+    if (stdin_data != nullptr &&
+        ::write(in[1], stdin_data->data(), stdin_data->size()) !=
+            static_cast<ssize_t>(stdin_data->size()))
+        result.err = "test harness: short write to the child's stdin\n";
     ::close(in[1]);
 
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);

@@ -1,5 +1,6 @@
 #include "vmm/core/kvm.hpp"
 
+#include "vmm/core/kvm_abi.hpp"
 #include "vmm/sys/ioctl.hpp"
 
 #include <fcntl.h>
@@ -84,7 +85,8 @@ int Kvm::check_extension(int cap) const {
 }
 
 Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
-    for (uint32_t n = 64; n <= 1024; n *= 2) {
+    // Start at KVM_MAX_CPUID_ENTRIES (256): a too-small first guess costs a second, slow call.
+    for (uint32_t n = 256; n <= 1024; n *= 2) {
         // kvm_cpuid2 ends in a flexible array: one buffer for the header and n entries.
         std::vector<std::byte> buf(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2));
         // Safety: operator new aligns to at least 16 bytes, more than kvm_cpuid2 needs, and the
@@ -92,7 +94,7 @@ Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
         auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
         cpuid->nent = n;
         // NOLINTNEXTLINE(cppcoreguidelines-pro-type-vararg)
-        if (::ioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, cpuid) == 0) {
+        if (::ioctl(fd_.get(), kvm_abi::kGetSupportedCpuid, cpuid) == 0) {
             std::vector<kvm_cpuid_entry2> out(cpuid->nent);
             std::memcpy(out.data(), buf.data() + sizeof(kvm_cpuid2),
                         out.size() * sizeof(kvm_cpuid_entry2));
@@ -106,12 +108,12 @@ Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
 Result<std::vector<uint32_t>> Kvm::msr_index_list() const {
     kvm_msr_list probe{};
     // NOLINTNEXTLINE(cppcoreguidelines-pro-type-vararg): E2BIG tells us the count
-    if (::ioctl(fd_.get(), KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG)
+    if (::ioctl(fd_.get(), kvm_abi::kGetMsrIndexList, &probe) < 0 && errno != E2BIG)
         return sys_error(Errc::kOsError, "KVM_GET_MSR_INDEX_LIST failed");
     std::vector<uint32_t> buf(probe.nmsrs + 1);
     buf[0] = probe.nmsrs; // kvm_msr_list: u32 nmsrs, then u32 indices[]
     // NOLINTNEXTLINE(cppcoreguidelines-pro-type-vararg)
-    if (::ioctl(fd_.get(), KVM_GET_MSR_INDEX_LIST, buf.data()) < 0)
+    if (::ioctl(fd_.get(), kvm_abi::kGetMsrIndexList, buf.data()) < 0)
         return sys_error(Errc::kOsError, "KVM_GET_MSR_INDEX_LIST failed");
     return std::vector<uint32_t>(buf.begin() + 1, buf.begin() + 1 + buf[0]);
 }

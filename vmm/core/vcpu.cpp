@@ -1,5 +1,6 @@
 #include "vmm/core/vcpu.hpp"
 
+#include "vmm/core/kvm_abi.hpp"
 #include "vmm/sys/exit_code.hpp"
 #include "vmm/sys/ioctl.hpp"
 #include "vmm/sys/logger.hpp"
@@ -48,7 +49,7 @@ Result<void> Vcpu::set_cpuid(std::span<const kvm_cpuid_entry2> supported, uint32
     }
     std::memcpy(buf.data() + sizeof(kvm_cpuid2), entries.data(),
                 entries.size() * sizeof(kvm_cpuid_entry2));
-    EMBER_TRY_VOID(checked_ioctl(fd_.get(), KVM_SET_CPUID2, cpuid, "KVM_SET_CPUID2"));
+    EMBER_TRY_VOID(checked_ioctl(fd_.get(), kvm_abi::kSetCpuid2, cpuid, "KVM_SET_CPUID2"));
     return {};
 }
 

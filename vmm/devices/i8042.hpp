@@ -1,0 +1,119 @@
+// I8042: the PC keyboard controller, reduced to what guests use it for in a microVM — resetting
+// the machine — and to the controller commands Linux's i8042 driver issues at boot, answered
+// at once so that the driver never waits out a timeout on them.
+//
+// No keyboard and no mouse are attached and the device raises no interrupt (IRQ 1 and 12 stay
+// quiet). Bytes written to the data port for the keyboard itself are dropped (and counted).
+// Linux guests should boot with `i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd` (as with
+// Firecracker), which skips the AUX/keyboard probes that would otherwise wait for interrupts.
+//
+// Mapped as ONE range of 5 ports, 0x60..0x64: offset 0 is the data port, offset 4 the
+// status/command port (BusDevice offsets are relative to one base, so one device cannot be
+// told apart on two 1-byte ranges). Offsets 1..3 (0x61 is the PC speaker/NMI port, which KVM's
+// PIT emulates with KVM_PIT_SPEAKER_DUMMY) read 0xff and ignore writes, counted as bad.
+#pragma once
+
+#include "vmm/core/bus_device.hpp"
+#include "vmm/core/guest_exit.hpp"
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <span>
+
+namespace ember::devices {
+
+inline constexpr uint16_t kI8042Base = 0x60;
+inline constexpr uint16_t kI8042PortCount = 5; // 0x60 (data) .. 0x64 (status/command)
+
+namespace i8042 {
+
+// Offsets from kI8042Base.
+inline constexpr uint64_t kDataOffset = 0;    // port 0x60: output buffer (read) / data (write)
+inline constexpr uint64_t kCommandOffset = 4; // port 0x64: status (read) / command (write)
+
+// Status register (read port 0x64).
+inline constexpr uint8_t kStatusOutputFull = 0x01; // a byte waits in the output buffer
+inline constexpr uint8_t kStatusInputFull = 0x02;  // never set: we consume writes at once
+inline constexpr uint8_t kStatusSystem = 0x04;     // mirrors CTR bit 2 (POST passed)
+inline constexpr uint8_t kStatusCommand = 0x08;    // last write went to 0x64 (1) or 0x60 (0)
+inline constexpr uint8_t kStatusUnlocked = 0x10;   // keyboard not inhibited by a keylock
+inline constexpr uint8_t kStatusAuxData = 0x20;    // the output byte comes from the AUX port
+
+// Controller command byte, "CTR" (commands 0x20/0x60).
+inline constexpr uint8_t kCtrKbdInterrupt = 0x01;
+inline constexpr uint8_t kCtrAuxInterrupt = 0x02;
+inline constexpr uint8_t kCtrSystem = 0x04;
+inline constexpr uint8_t kCtrKbdDisabled = 0x10;
+inline constexpr uint8_t kCtrAuxDisabled = 0x20;
+inline constexpr uint8_t kCtrTranslate = 0x40;
+// As a BIOS leaves it with no mouse: keyboard on, AUX off, translation on, POST passed.
+inline constexpr uint8_t kDefaultCtr =
+    kCtrKbdInterrupt | kCtrSystem | kCtrAuxDisabled | kCtrTranslate; // 0x65
+
+// Output port (commands 0xD0/0xD1). Bit 0 drives the CPU reset line, active low.
+inline constexpr uint8_t kOutputPortNotReset = 0x01;
+inline constexpr uint8_t kOutputPortA20 = 0x02;
+inline constexpr uint8_t kDefaultOutputPort = 0xcf; // not in reset, A20 on (as QEMU)
+
+// Commands written to port 0x64.
+enum class Command : uint8_t {
+    kReadCtr = 0x20,         // -> CTR on the data port
+    kWriteCtr = 0x60,        // next data byte -> CTR
+    kDisableAux = 0xa7,      // sets CTR bit 5
+    kEnableAux = 0xa8,       // clears CTR bit 5
+    kTestAux = 0xa9,         // -> 0x00 (interface OK)
+    kSelfTest = 0xaa,        // -> 0x55 (passed)
+    kTestKbd = 0xab,         // -> 0x00 (interface OK)
+    kDisableKbd = 0xad,      // sets CTR bit 4
+    kEnableKbd = 0xae,       // clears CTR bit 4
+    kReadOutputPort = 0xd0,  // -> output port on the data port
+    kWriteOutputPort = 0xd1, // next data byte -> output port; bit 0 clear resets the machine
+    kWriteKbdBuffer = 0xd2,  // next data byte comes back as if from the keyboard
+    kWriteAuxBuffer = 0xd3,  // next data byte comes back as if from the AUX port (loop test)
+    kPulseReset = 0xfe,      // pulse output port bit 0 low: reset (any even 0xf0..0xfe does)
+};
+
+inline constexpr uint8_t kSelfTestPassed = 0x55;
+inline constexpr uint8_t kInterfaceOk = 0x00;
+
+} // namespace i8042
+
+struct I8042Counters {
+    uint64_t unknown_commands = 0; // commands to 0x64 we do not emulate (ignored)
+    uint64_t dropped_data = 0;     // data bytes for the (absent) keyboard
+    uint64_t bad_accesses = 0;     // not one byte wide, or at 0x61..0x63
+};
+
+class I8042 final : public BusDevice {
+public:
+    // `report_exit` is called (on the vCPU thread, no lock held) when the guest resets.
+    explicit I8042(ExitReporter report_exit);
+
+    void read(uint64_t offset, std::span<std::byte> data) override;
+    void write(uint64_t offset, std::span<const std::byte> data) override;
+
+    [[nodiscard]] I8042Counters counters() const;
+
+private:
+    // Each returns the exit to report when the write reset the machine.
+    std::optional<GuestExit> write_command(uint8_t value);
+    std::optional<GuestExit> write_data(uint8_t value);
+    // Puts a response in the output buffer (replacing an unread one, as the 8042 does).
+    void respond(uint8_t value, bool from_aux = false);
+    [[nodiscard]] uint8_t status() const;
+
+    ExitReporter report_exit_;
+
+    mutable std::mutex mu_;
+    uint8_t ctr_ = i8042::kDefaultCtr;
+    uint8_t output_port_ = i8042::kDefaultOutputPort;
+    uint8_t output_ = 0; // the output buffer; reads return its last value
+    bool output_full_ = false;
+    bool output_from_aux_ = false;
+    bool last_write_command_ = false;
+    std::optional<i8042::Command> awaiting_data_; // a command whose data byte comes next
+    I8042Counters counters_;
+};
+
+} // namespace ember::devices
