@@ -55,6 +55,9 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
         ->default_str("stdout");
     app.add_flag("--timings", cfg.print_timings,
                  "print start-up and run timings and the exit counts to stderr on exit");
+    app.add_flag("--sync-teardown", cfg.sync_teardown,
+                 "destroy the VM before exiting instead of handing it to a short-lived child "
+                 "process (slower exit: the kernel takes 10-20 ms to destroy a VM)");
     app.add_option("--log-level", level, "error, warn, info or debug")->default_str("warn");
 
     std::vector<std::string> rest(args.begin() + std::min<size_t>(1, args.size()), args.end());

@@ -30,6 +30,7 @@ struct VmConfig {
     uint32_t vcpus = 1;
     SerialConfig serial;
     bool print_timings = false;
+    bool sync_teardown = false; // destroy the VM before exiting (teardown.hpp)
     log::Level log_level = log::Level::kWarn;
 };
 

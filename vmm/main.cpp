@@ -3,6 +3,7 @@
 #include "vmm/cli.hpp"
 #include "vmm/sys/exit_code.hpp"
 #include "vmm/sys/logger.hpp"
+#include "vmm/teardown.hpp"
 #include "vmm/vmm.hpp"
 
 #include <unistd.h>
@@ -51,6 +52,10 @@ int run(int argc, char** argv) {
     auto exit = (*vmm)->run(timings);
     if (!exit) return fail(exit.error());
     const ember::VcpuExitStats stats = (*vmm)->exit_stats();
+    if (!config.sync_teardown) {
+        if (auto handed = ember::hand_off_teardown((*vmm)->kvm_fds()); !handed)
+            ember::log::warn("destroying the VM in the foreground: {}", handed.error().describe());
+    }
     vmm->reset();
     timings.end = ember::monotonic_ns();
 

@@ -14,6 +14,7 @@
 
 #include <fcntl.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <array>
@@ -208,23 +209,61 @@ Result<void> Vmm::create_vcpus(const VmConfig& config, uint64_t entry, uint64_t 
     EMBER_TRY_VOID(VcpuThread::install_kick_handler());
     auto cpuid = kvm_.supported_cpuid();
     if (!cpuid) return tl::unexpected(std::move(cpuid.error()));
-    ExitReporter reporter = [this](GuestExit e) { report_exit(std::move(e)); };
+    std::vector<Vcpu> vcpus;
+    vcpus.reserve(config.vcpus);
     for (uint32_t i = 0; i < config.vcpus; ++i) {
         auto vcpu = Vcpu::create(kvm_, vm_, i);
         if (!vcpu) return tl::unexpected(std::move(vcpu.error()));
         EMBER_TRY_VOID(vcpu->set_cpuid(*cpuid, config.vcpus));
-        if (i == 0) {
-            // The boot processor starts at the PVH entry; the others wait for INIT/SIPI, as
-            // KVM leaves application processors when the LAPIC is in the kernel.
-            auto sregs = vcpu->sregs();
-            if (!sregs) return tl::unexpected(std::move(sregs.error()));
-            boot::apply_pvh_entry_sregs(*sregs);
-            EMBER_TRY_VOID(vcpu->set_sregs(*sregs));
-            EMBER_TRY_VOID(vcpu->set_regs(boot::pvh_entry_regs(entry, start_info)));
-        }
-        vcpus_.push_back(std::make_unique<VcpuThread>(std::move(*vcpu), pio_, mmio_, reporter));
+        vcpus.push_back(std::move(*vcpu));
     }
+    // The boot processor starts at the PVH entry; the others wait for INIT/SIPI, as KVM leaves
+    // application processors when the LAPIC is in the kernel.
+    auto sregs = vcpus[0].sregs();
+    if (!sregs) return tl::unexpected(std::move(sregs.error()));
+    boot::apply_pvh_entry_sregs(*sregs);
+    EMBER_TRY_VOID(vcpus[0].set_sregs(*sregs));
+    EMBER_TRY_VOID(vcpus[0].set_regs(boot::pvh_entry_regs(entry, start_info)));
+    EMBER_TRY_VOID(coalesce_serial_output(vcpus[0]));
+
+    ExitReporter reporter = [this](GuestExit e) { report_exit(std::move(e)); };
+    for (auto& vcpu : vcpus)
+        vcpus_.push_back(
+            std::make_unique<VcpuThread>(std::move(vcpu), pio_, mmio_, ring_.get(), reporter));
     return {};
+}
+
+Result<void> Vmm::coalesce_serial_output(const Vcpu& any_vcpu) {
+    // Without coalescing every byte the guest writes to THR is an exit (~24 us on our hosts; KVM
+    // does not batch `rep outsb`). With it, THR writes queue in KVM's ring and are replayed
+    // before the next exit — or by the drain timer below, at most kDrainPeriod later.
+    const size_t page = Vm::coalesced_ring_page(kvm_);
+    if (page == 0 || (page + 1) * CoalescedRing::kPageSize > kvm_.vcpu_mmap_size()) {
+        log::debug("KVM cannot coalesce port writes: one exit per serial byte");
+        return {};
+    }
+    ring_ = std::make_unique<CoalescedRing>(any_vcpu.mapped_page(page));
+    EMBER_TRY_VOID(vm_.set_coalesced_pio(devices::kCom1Base, 1, true));
+    // While the guest wants THR-empty interrupts each THR write must exit, to raise them.
+    serial_->set_thr_interrupt_callback([this](bool enabled) {
+        if (auto r = vm_.set_coalesced_pio(devices::kCom1Base, 1, !enabled); !r)
+            log::warn("serial: {}", r.error().describe());
+    });
+
+    constexpr long kDrainPeriodNs = 20'000'000; // console latency for a guest that never exits
+    const int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (fd < 0) return sys_error(Errc::kOsError, "timerfd_create");
+    drain_timer_.reset(fd);
+    itimerspec period{};
+    period.it_interval.tv_nsec = kDrainPeriodNs;
+    period.it_value.tv_nsec = kDrainPeriodNs;
+    if (::timerfd_settime(fd, 0, &period, nullptr) != 0)
+        return sys_error(Errc::kOsError, "timerfd_settime");
+    return loop_.add(fd, EPOLLIN, [this](uint32_t) {
+        uint64_t expirations = 0;
+        if (::read(drain_timer_.get(), &expirations, sizeof expirations) < 0) return;
+        (void)ring_->drain(pio_, mmio_);
+    });
 }
 
 void Vmm::report_exit(GuestExit exit) {
@@ -241,9 +280,16 @@ Result<GuestExit> Vmm::run(Timings& timings) {
     EMBER_TRY_VOID(loop_.run());
     timings.guest_exit = monotonic_ns();
     for (auto& v : vcpus_) v->stop();
+    if (ring_) (void)ring_->drain(pio_, mmio_); // whatever the guest wrote last
     std::lock_guard lock(exit_mutex_);
     if (!exit_) return make_error(Errc::kInternal, "the VM stopped without a reason");
     return *exit_;
+}
+
+std::vector<int> Vmm::kvm_fds() const {
+    std::vector<int> fds{vm_.fd()};
+    for (const auto& v : vcpus_) fds.push_back(v->vcpu().fd());
+    return fds;
 }
 
 VcpuExitStats Vmm::exit_stats() const {

@@ -7,6 +7,7 @@
 
 #include "vmm/config.hpp"
 #include "vmm/core/bus.hpp"
+#include "vmm/core/coalesced_ring.hpp"
 #include "vmm/core/event_loop.hpp"
 #include "vmm/core/guest_exit.hpp"
 #include "vmm/core/guest_memory.hpp"
@@ -40,6 +41,9 @@ public:
     // Starts the vCPUs and runs the event loop until the VM ends; returns why it ended.
     Result<GuestExit> run(Timings& timings);
 
+    // The VM and vCPU fds: what the background teardown keeps (teardown.hpp).
+    [[nodiscard]] std::vector<int> kvm_fds() const;
+
     // Exit counts summed over all vCPUs (valid after run()).
     [[nodiscard]] VcpuExitStats exit_stats() const;
 
@@ -49,6 +53,7 @@ private:
     Result<void> watch_stdin();
     Result<void> watch_signals();
     Result<void> create_vcpus(const VmConfig& config, uint64_t entry, uint64_t start_info);
+    Result<void> coalesce_serial_output(const Vcpu& any_vcpu);
     void report_exit(GuestExit exit);
     void pump_stdin();
 
@@ -69,6 +74,8 @@ private:
     bool stdin_watched_ = false;
     bool stdin_paused_ = false;
 
+    std::unique_ptr<CoalescedRing> ring_; // used by the vCPU threads: declared before them
+    UniqueFd drain_timer_;
     std::vector<std::unique_ptr<VcpuThread>> vcpus_;
 
     std::mutex exit_mutex_;

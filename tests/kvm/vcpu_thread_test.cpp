@@ -69,7 +69,7 @@ TEST(VcpuThread, PausesResumesAndStopsARunningGuest) {
 
     ASSERT_TRUE(VcpuThread::install_kick_handler().has_value());
     std::atomic<int> exits{0};
-    VcpuThread thread(std::move(vcpu), pio, mmio, [&](GuestExit) { exits.fetch_add(1); });
+    VcpuThread thread(std::move(vcpu), pio, mmio, nullptr, [&](GuestExit) { exits.fetch_add(1); });
     ASSERT_TRUE(thread.start().has_value());
     ASSERT_TRUE(wait_for([&] { return port->bytes.load() > 10000; }, 10s)) << "guest never ran";
     EXPECT_EQ(thread.state(), VcpuState::kRunning);

@@ -2,6 +2,8 @@
 
 #include "vmm/core/layout.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 
 namespace ember {
@@ -30,6 +32,8 @@ Result<GuestMemory> GuestMemory::create(std::span<const GuestRegion> regions) {
             return tl::unexpected(std::move(map.error())
                                       .with_context(fmt::format("guest RAM of {} MiB",
                                                                 r.size / layout::kMiB)));
+        // A forked helper (the background teardown) must not copy guest memory.
+        (void)::madvise(map->data(), r.size, MADV_DONTFORK);
         mappings.push_back({r, map->data()});
         maps.push_back(std::move(*map));
         prev_end = r.end();

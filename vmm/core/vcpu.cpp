@@ -121,9 +121,12 @@ Vcpu::Step Vcpu::crash(const ExitReporter& report, std::string what) {
     return Step::kStop;
 }
 
-Vcpu::Step Vcpu::run_once(const Bus& pio, const Bus& mmio, const ExitReporter& report) {
+Vcpu::Step Vcpu::run_once(const Bus& pio, const Bus& mmio, const CoalescedRing* ring,
+                          const ExitReporter& report) {
     // NOLINTNEXTLINE(cppcoreguidelines-pro-type-vararg)
-    if (::ioctl(fd_.get(), KVM_RUN, 0) < 0) {
+    const int r = ::ioctl(fd_.get(), KVM_RUN, 0);
+    if (ring != nullptr) (void)ring->drain(pio, mmio);
+    if (r < 0) {
         if (errno == EINTR || errno == EAGAIN) {
             ++stats_.interrupted;
             return Step::kInterrupted;

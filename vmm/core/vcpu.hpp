@@ -3,6 +3,7 @@
 #pragma once
 
 #include "vmm/core/bus.hpp"
+#include "vmm/core/coalesced_ring.hpp"
 #include "vmm/core/guest_exit.hpp"
 #include "vmm/core/kvm.hpp"
 #include "vmm/core/vm.hpp"
@@ -53,9 +54,16 @@ public:
         kInterrupted, // KVM_RUN returned EINTR (signal or immediate_exit): check for requests
         kStop,        // the VM is over; `exit` was reported
     };
-    // One KVM_RUN and the handling of its exit. Guest-caused conditions that end the VM
-    // (triple fault, emulation failure) are reported through `report`, never thrown.
-    Step run_once(const Bus& pio, const Bus& mmio, const ExitReporter& report);
+    // One KVM_RUN and the handling of its exit. Coalesced writes (if `ring`) are replayed first,
+    // so they reach their devices before this exit's access. Guest-caused conditions that end
+    // the VM (triple fault, emulation failure) are reported through `report`, never thrown.
+    Step run_once(const Bus& pio, const Bus& mmio, const CoalescedRing* ring,
+                  const ExitReporter& report);
+
+    // The page `page` (in pages) of this vCPU's mapping: the coalesced ring lives there.
+    [[nodiscard]] std::span<std::byte> mapped_page(size_t page) const {
+        return run_.bytes().subspan(page * 4096, 4096);
+    }
 
     [[nodiscard]] const VcpuExitStats& stats() const { return stats_; }
 

@@ -32,8 +32,9 @@ Result<void> VcpuThread::install_kick_handler() {
     return {};
 }
 
-VcpuThread::VcpuThread(Vcpu vcpu, const Bus& pio, const Bus& mmio, ExitReporter report)
-    : vcpu_(std::move(vcpu)), pio_(pio), mmio_(mmio), report_(std::move(report)) {}
+VcpuThread::VcpuThread(Vcpu vcpu, const Bus& pio, const Bus& mmio, const CoalescedRing* ring,
+                       ExitReporter report)
+    : vcpu_(std::move(vcpu)), pio_(pio), mmio_(mmio), ring_(ring), report_(std::move(report)) {}
 
 VcpuThread::~VcpuThread() { stop(); }
 
@@ -78,7 +79,7 @@ void VcpuThread::loop() {
             state_ = VcpuState::kRunning;
             continue;
         }
-        const Vcpu::Step step = vcpu_.run_once(pio_, mmio_, report_);
+        const Vcpu::Step step = vcpu_.run_once(pio_, mmio_, ring_, report_);
         if (step == Vcpu::Step::kStop) break;
         if (step == Vcpu::Step::kInterrupted) store_immediate_exit(vcpu_.run_page(), 0);
     }

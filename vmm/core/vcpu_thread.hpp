@@ -30,7 +30,9 @@ public:
     static Result<void> install_kick_handler();
     static int kick_signal();
 
-    VcpuThread(Vcpu vcpu, const Bus& pio, const Bus& mmio, ExitReporter report);
+    // `ring` (may be null) is drained before each exit is handled; it must outlive the thread.
+    VcpuThread(Vcpu vcpu, const Bus& pio, const Bus& mmio, const CoalescedRing* ring,
+               ExitReporter report);
     ~VcpuThread();
     VcpuThread(const VcpuThread&) = delete;
     VcpuThread& operator=(const VcpuThread&) = delete;
@@ -56,6 +58,7 @@ private:
     Vcpu vcpu_;
     const Bus& pio_;
     const Bus& mmio_;
+    const CoalescedRing* ring_;
     ExitReporter report_;
 
     std::atomic<VcpuState> wanted_{VcpuState::kRunning};

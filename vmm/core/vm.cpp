@@ -20,6 +20,7 @@ Result<void> Vm::set_memory(const GuestMemory& memory) {
         region.slot = slot++;
         region.guest_phys_addr = m.region.start;
         region.memory_size = m.region.size;
+        // Safety: KVM takes the host address as an integer; the mapping outlives the VM.
         region.userspace_addr = reinterpret_cast<uintptr_t>(m.host);
         auto r = checked_ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region,
                                "KVM_SET_USER_MEMORY_REGION");
@@ -51,6 +52,25 @@ Result<void> Vm::register_irqfd(const EventFd& event, uint32_t gsi) {
     irqfd.fd = static_cast<uint32_t>(event.fd());
     irqfd.gsi = gsi;
     EMBER_TRY_VOID(checked_ioctl(fd_.get(), KVM_IRQFD, &irqfd, "KVM_IRQFD"));
+    return {};
+}
+
+size_t Vm::coalesced_ring_page(const Kvm& kvm) {
+    if (kvm.check_extension(KVM_CAP_COALESCED_PIO) <= 0) return 0;
+    return static_cast<size_t>(kvm.check_extension(KVM_CAP_COALESCED_MMIO));
+}
+
+Result<void> Vm::set_coalesced_pio(uint16_t port, uint32_t len, bool coalesce) {
+    kvm_coalesced_mmio_zone zone{};
+    zone.addr = port;
+    zone.size = len;
+    zone.pio = 1;
+    if (coalesce)
+        EMBER_TRY_VOID(checked_ioctl(fd_.get(), KVM_REGISTER_COALESCED_MMIO, &zone,
+                                     "KVM_REGISTER_COALESCED_MMIO"));
+    else
+        EMBER_TRY_VOID(checked_ioctl(fd_.get(), KVM_UNREGISTER_COALESCED_MMIO, &zone,
+                                     "KVM_UNREGISTER_COALESCED_MMIO"));
     return {};
 }
 

@@ -28,6 +28,13 @@ public:
     // Routes writes to `event` into an edge on `gsi` (KVM_IRQFD).
     Result<void> register_irqfd(const EventFd& event, uint32_t gsi);
 
+    // Whether KVM can coalesce port writes (KVM_CAP_COALESCED_PIO), and at which page of a vCPU
+    // mapping the ring lives (KVM_CAP_COALESCED_MMIO's answer); 0 when unsupported.
+    [[nodiscard]] static size_t coalesced_ring_page(const Kvm& kvm);
+    // (Un)registers ports [port, port + len) as coalesced: guest writes there are queued in the
+    // ring without an exit (see coalesced_ring.hpp).
+    Result<void> set_coalesced_pio(uint16_t port, uint32_t len, bool coalesce);
+
 private:
     explicit Vm(UniqueFd fd) : fd_(std::move(fd)) {}
     UniqueFd fd_;

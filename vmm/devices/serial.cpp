@@ -293,7 +293,9 @@ uint8_t Serial::interrupt_id() const {
 }
 
 Serial::Snapshot Serial::snapshot() const {
-    return Snapshot{.causes = pending_causes(), .room = rx_room_locked() != 0};
+    return Snapshot{.causes = pending_causes(),
+                    .room = rx_room_locked() != 0,
+                    .thr_interrupt = has(ier_, uart::kIerThrEmpty)};
 }
 
 Serial::Effects Serial::effects_since(Snapshot before) {
@@ -301,12 +303,16 @@ Serial::Effects Serial::effects_since(Snapshot before) {
     // An edge for every cause that became pending; Linux's handler drains all of them anyway,
     // and a simple guest that handles one cause per interrupt still hears about the others.
     const Effects effects{.interrupt = (now.causes & ~before.causes) != 0,
-                          .room = !before.room && now.room};
+                          .room = !before.room && now.room,
+                          .thr_interrupt_changed = before.thr_interrupt != now.thr_interrupt,
+                          .thr_interrupt = now.thr_interrupt};
     if (effects.interrupt) ++interrupts_;
     return effects;
 }
 
 void Serial::apply(Effects effects) {
+    if (effects.thr_interrupt_changed && thr_interrupt_callback_)
+        thr_interrupt_callback_(effects.thr_interrupt);
     if (effects.interrupt) irq_.trigger();
     if (effects.room && room_callback_) room_callback_();
 }

@@ -146,6 +146,15 @@ public:
         room_callback_ = std::move(callback);
     }
 
+    // Called (on a vCPU thread, no lock held) when the guest turns the THR-empty interrupt
+    // (IER bit 1) on or off. While it is off, nothing the guest can observe depends on when a
+    // THR write is seen, so the owner may let KVM coalesce THR writes (no exit per byte); while
+    // it is on, each write must be seen at once to raise the interrupt. Set it before the VM
+    // runs.
+    void set_thr_interrupt_callback(std::function<void(bool enabled)> callback) {
+        thr_interrupt_callback_ = std::move(callback);
+    }
+
     [[nodiscard]] SerialCounters counters() const;
 
 private:
@@ -153,11 +162,14 @@ private:
     struct Snapshot {
         uint8_t causes = 0;
         bool room = false;
+        bool thr_interrupt = false; // IER bit 1
     };
     // What to do once the lock is released.
     struct Effects {
         bool interrupt = false;
         bool room = false;
+        bool thr_interrupt_changed = false;
+        bool thr_interrupt = false;
     };
     // Fixed-size ring: no allocation on the register path.
     struct RxFifo {
@@ -197,6 +209,7 @@ private:
     IrqLine& irq_;
     SerialOutput output_;
     std::function<void()> room_callback_;
+    std::function<void(bool)> thr_interrupt_callback_;
 
     mutable std::mutex mu_;
     RxFifo rx_;
