@@ -50,8 +50,9 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
     app.add_option("--vcpus", cfg.vcpus, "number of vCPUs")
         ->check(CLI::Range(1U, VmConfig::kMaxVcpus))
         ->default_val(1);
-    app.add_option("--serial", serial, "where the guest's serial console goes: stdout, none or "
-                                       "file:PATH (input comes from stdin with stdout)")
+    app.add_option("--serial", serial,
+                   "where the guest's serial console goes: stdout, none or "
+                   "file:PATH (input comes from stdin with stdout)")
         ->default_str("stdout");
     app.add_flag("--timings", cfg.print_timings,
                  "print start-up and run timings and the exit counts to stderr on exit");

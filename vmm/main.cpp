@@ -6,6 +6,7 @@
 #include "vmm/teardown.hpp"
 #include "vmm/vmm.hpp"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -26,9 +27,13 @@ void log_exit(const GuestExit& exit) {
     switch (exit.kind) {
     case GuestExit::Kind::kStatus:
     case GuestExit::Kind::kReset:
-    case GuestExit::Kind::kPowerOff: ember::log::info("{}", exit.detail); break;
+    case GuestExit::Kind::kPowerOff:
+        ember::log::info("{}", exit.detail);
+        break;
     case GuestExit::Kind::kCrash:
-    case GuestExit::Kind::kHostError: ember::log::error("{}", exit.detail); break;
+    case GuestExit::Kind::kHostError:
+        ember::log::error("{}", exit.detail);
+        break;
     }
 }
 
@@ -37,11 +42,15 @@ int run(int argc, char** argv) {
     timings.start = ember::monotonic_ns();
     // A closed console pipe must not kill the VMM: writes report EPIPE instead.
     (void)std::signal(SIGPIPE, SIG_IGN);
+    // One malloc arena: vCPU threads allocate only on rare paths (an exit's message), and a
+    // per-thread arena costs a 128 MiB reservation and ~0.3 ms the first time.
+    (void)::mallopt(M_ARENA_MAX, 1);
 
     auto request = ember::parse_cli(std::vector<std::string>(argv, argv + argc));
     if (!request) return fail(request.error());
     if (const auto* print = std::get_if<ember::PrintAndExit>(&*request)) {
-        [[maybe_unused]] const ssize_t w = ::write(STDOUT_FILENO, print->text.data(), print->text.size());
+        [[maybe_unused]] const ssize_t w =
+            ::write(STDOUT_FILENO, print->text.data(), print->text.size());
         return ember::to_int(ExitCode::kSuccess);
     }
     const auto& config = std::get<ember::VmConfig>(*request);

@@ -42,8 +42,8 @@ void close_all_but(const std::vector<int>& keep) {
 } // namespace
 
 Result<void> hand_off_teardown(std::span<const int> keep_fds) {
-    std::array<int, 2> ready{};     // child -> parent: "I hold only the VM now"
-    std::array<int, 2> lifeline{};  // parent holds the write end until it exits
+    std::array<int, 2> ready{};    // child -> parent: "I hold only the VM now"
+    std::array<int, 2> lifeline{}; // parent holds the write end until it exits
     if (::pipe2(ready.data(), O_CLOEXEC) != 0) return sys_error(Errc::kOsError, "pipe2");
     if (::pipe2(lifeline.data(), O_CLOEXEC) != 0) {
         ::close(ready[0]);
@@ -54,7 +54,8 @@ Result<void> hand_off_teardown(std::span<const int> keep_fds) {
     keep.reserve(keep.size() + 2);
     const pid_t pid = ::fork();
     if (pid < 0) {
-        for (int fd : {ready[0], ready[1], lifeline[0], lifeline[1]}) ::close(fd);
+        for (int fd : {ready[0], ready[1], lifeline[0], lifeline[1]})
+            ::close(fd);
         return sys_error(Errc::kOsError, "fork for the background teardown");
     }
     if (pid == 0) child(std::move(keep), ready[1], lifeline[0]);

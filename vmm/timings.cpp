@@ -19,11 +19,12 @@ double ms(uint64_t from, uint64_t to) {
 } // namespace
 
 std::string Timings::summary() const {
-    return fmt::format("setup {:.3f} ms (parse {:.3f}, kvm+memory {:.3f}, load {:.3f}, devices "
-                       "{:.3f}, vcpus {:.3f}), guest {:.3f} ms, teardown {:.3f} ms, total {:.3f} ms",
-                       ms(start, vcpus_ready), ms(start, kernel_read), ms(kernel_read, vm_created),
-                       ms(vm_created, loaded), ms(loaded, devices), ms(devices, vcpus_ready),
-                       ms(vcpus_ready, guest_exit), ms(guest_exit, end), ms(start, end));
+    return fmt::format(
+        "setup {:.3f} ms (parse {:.3f}, kvm+memory {:.3f}, load {:.3f}, devices "
+        "{:.3f}, vcpus {:.3f}), guest {:.3f} ms, teardown {:.3f} ms, total {:.3f} ms",
+        ms(start, vcpus_ready), ms(start, kernel_read), ms(kernel_read, vm_created),
+        ms(vm_created, loaded), ms(loaded, devices), ms(devices, vcpus_ready),
+        ms(vcpus_ready, guest_exit), ms(guest_exit, end), ms(start, end));
 }
 
 } // namespace ember

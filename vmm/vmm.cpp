@@ -45,19 +45,21 @@ Result<LoadedImages> open_images(const VmConfig& config) {
 
 Result<UniqueFd> open_serial_file(const std::string& path) {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return sys_error(Errc::kNotFound, "--serial file:{}: cannot open for writing", path);
+    if (fd < 0)
+        return sys_error(Errc::kNotFound, "--serial file:{}: cannot open for writing", path);
     return UniqueFd(fd);
 }
 
 } // namespace
 
 Vmm::Vmm(Kvm kvm, Vm vm, GuestMemory memory, EventLoop loop, EventFd exit_event)
-    : kvm_(std::move(kvm)), vm_(std::move(vm)), memory_(std::move(memory)),
-      loop_(std::move(loop)), exit_event_(std::move(exit_event)) {}
+    : kvm_(std::move(kvm)), vm_(std::move(vm)), memory_(std::move(memory)), loop_(std::move(loop)),
+      exit_event_(std::move(exit_event)) {}
 
 Vmm::~Vmm() {
     // vCPU threads reference the buses and devices: stop them before anything else goes.
-    for (auto& v : vcpus_) v->stop();
+    for (auto& v : vcpus_)
+        v->stop();
 }
 
 Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timings) {
@@ -116,8 +118,11 @@ Result<void> Vmm::add_legacy_devices(const VmConfig& config) {
     if (!irq) return tl::unexpected(std::move(irq.error()));
     int out_fd = -1;
     switch (config.serial.mode) {
-    case SerialConfig::Mode::kStdout: out_fd = STDOUT_FILENO; break;
-    case SerialConfig::Mode::kNone: break;
+    case SerialConfig::Mode::kStdout:
+        out_fd = STDOUT_FILENO;
+        break;
+    case SerialConfig::Mode::kNone:
+        break;
     case SerialConfig::Mode::kFile: {
         auto file = open_serial_file(config.serial.path);
         if (!file) return tl::unexpected(std::move(file.error()));
@@ -128,7 +133,8 @@ Result<void> Vmm::add_legacy_devices(const VmConfig& config) {
     }
     serial_ = std::make_shared<devices::Serial>(**irq, out_fd);
     irq_lines_.push_back(std::move(*irq));
-    EMBER_TRY_VOID(pio_.insert(serial_, devices::kCom1Base, devices::kSerialPortCount, "serial (COM1)"));
+    EMBER_TRY_VOID(
+        pio_.insert(serial_, devices::kCom1Base, devices::kSerialPortCount, "serial (COM1)"));
 
     ExitReporter reporter = [this](GuestExit e) { report_exit(std::move(e)); };
     EMBER_TRY_VOID(pio_.insert(std::make_shared<devices::I8042>(reporter), devices::kI8042Base,
@@ -187,7 +193,8 @@ void Vmm::pump_stdin() {
 Result<void> Vmm::watch_signals() {
     sigset_t set;
     sigemptyset(&set);
-    for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, s);
+    for (int s : {SIGINT, SIGTERM, SIGHUP})
+        sigaddset(&set, s);
     // Blocked here, before any vCPU thread starts, so every thread inherits the mask and the
     // signals arrive only through the signalfd.
     if (::pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0)
@@ -276,10 +283,12 @@ void Vmm::report_exit(GuestExit exit) {
 }
 
 Result<GuestExit> Vmm::run(Timings& timings) {
-    for (auto& v : vcpus_) EMBER_TRY_VOID(v->start());
+    for (auto& v : vcpus_)
+        EMBER_TRY_VOID(v->start());
     EMBER_TRY_VOID(loop_.run());
     timings.guest_exit = monotonic_ns();
-    for (auto& v : vcpus_) v->stop();
+    for (auto& v : vcpus_)
+        v->stop();
     if (ring_) (void)ring_->drain(pio_, mmio_); // whatever the guest wrote last
     std::lock_guard lock(exit_mutex_);
     if (!exit_) return make_error(Errc::kInternal, "the VM stopped without a reason");
@@ -288,13 +297,15 @@ Result<GuestExit> Vmm::run(Timings& timings) {
 
 std::vector<int> Vmm::kvm_fds() const {
     std::vector<int> fds{vm_.fd()};
-    for (const auto& v : vcpus_) fds.push_back(v->vcpu().fd());
+    for (const auto& v : vcpus_)
+        fds.push_back(v->vcpu().fd());
     return fds;
 }
 
 VcpuExitStats Vmm::exit_stats() const {
     VcpuExitStats total;
-    for (const auto& v : vcpus_) total += v->vcpu().stats();
+    for (const auto& v : vcpus_)
+        total += v->vcpu().stats();
     return total;
 }
 

@@ -8,8 +8,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <filesystem>
+#include <fstream>
 
 namespace ember {
 namespace {
@@ -17,7 +17,9 @@ namespace {
 namespace fs = std::filesystem;
 using test::run_process;
 
-std::string guest(const std::string& name) { return std::string(EMBER_GUEST_DIR) + "/" + name + ".elf"; }
+std::string guest(const std::string& name) {
+    return std::string(EMBER_GUEST_DIR) + "/" + name + ".elf";
+}
 
 test::ProcessResult ember(std::vector<std::string> args, int timeout_ms = 20000) {
     args.insert(args.begin(), EMBER_BINARY);
@@ -49,7 +51,8 @@ TEST_F(Boot, HelloFromFileEchoesTheCommandLine) {
 
 TEST_F(Boot, GuestChoosesTheExitStatus) {
     for (int status : {0, 1, 42, 255}) {
-        auto r = ember({"--kernel", guest("exit_status"), "--cmdline", fmt::format("status={}", status)});
+        auto r = ember(
+            {"--kernel", guest("exit_status"), "--cmdline", fmt::format("status={}", status)});
         EXPECT_EQ(r.status, status) << r.err;
         EXPECT_EQ(r.out, fmt::format("exit_status: exiting with {}\n", status));
     }
@@ -85,7 +88,8 @@ TEST_F(Boot, LotsOfOutputArrivesByteForByte) {
 
 TEST_F(Boot, SerialToFileAndToNowhere) {
     const fs::path out = temp_file("serial.txt");
-    auto r = ember({"--kernel", guest("hello"), "--cmdline", "x", "--serial", "file:" + out.string()});
+    auto r =
+        ember({"--kernel", guest("hello"), "--cmdline", "x", "--serial", "file:" + out.string()});
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out, "");
     std::ifstream in(out);

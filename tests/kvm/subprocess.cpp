@@ -21,7 +21,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, int timeout_ms,
         ::pipe2(in.data(), O_CLOEXEC) != 0)
         return result;
     std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str())); // NOLINT
+    for (const auto& a : argv)
+        args.push_back(const_cast<char*>(a.c_str())); // NOLINT
     args.push_back(nullptr);
     const pid_t pid = ::fork();
     if (pid == 0) {
@@ -39,9 +40,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, int timeout_ms,
     ::close(out[1]);
     ::close(err[1]);
     ::close(in[0]);
-    if (stdin_data != nullptr &&
-        ::write(in[1], stdin_data->data(), stdin_data->size()) !=
-            static_cast<ssize_t>(stdin_data->size()))
+    if (stdin_data != nullptr && ::write(in[1], stdin_data->data(), stdin_data->size()) !=
+                                     static_cast<ssize_t>(stdin_data->size()))
         result.err = "test harness: short write to the child's stdin\n";
     ::close(in[1]);
 

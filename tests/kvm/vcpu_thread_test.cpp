@@ -65,7 +65,8 @@ TEST(VcpuThread, PausesResumesAndStopsARunningGuest) {
     auto sregs = vcpu.sregs().value();
     boot::apply_pvh_entry_sregs(sregs);
     ASSERT_TRUE(vcpu.set_sregs(sregs).has_value());
-    ASSERT_TRUE(vcpu.set_regs(boot::pvh_entry_regs(entry.entry, entry.start_info_addr)).has_value());
+    ASSERT_TRUE(
+        vcpu.set_regs(boot::pvh_entry_regs(entry.entry, entry.start_info_addr)).has_value());
 
     ASSERT_TRUE(VcpuThread::install_kick_handler().has_value());
     std::atomic<int> exits{0};

@@ -8,18 +8,23 @@ Result<void> Bus::insert(std::shared_ptr<BusDevice> device, uint64_t base, uint6
                          std::string device_name) {
     if (!device) return make_error(Errc::kInternal, "{} bus: '{}' is null", name_, device_name);
     if (len == 0 || base + len < base)
-        return make_error(Errc::kInternal, "{} bus: '{}' has an empty or wrapping range [{:#x}, +{:#x})",
-                          name_, device_name, base, len);
+        return make_error(Errc::kInternal,
+                          "{} bus: '{}' has an empty or wrapping range [{:#x}, +{:#x})", name_,
+                          device_name, base, len);
     auto pos = std::lower_bound(entries_.begin(), entries_.end(), base,
                                 [](const Entry& e, uint64_t b) { return e.base < b; });
-    const auto overlaps = [&](const Entry& e) { return base < e.base + e.len && e.base < base + len; };
+    const auto overlaps = [&](const Entry& e) {
+        return base < e.base + e.len && e.base < base + len;
+    };
     if (pos != entries_.end() && overlaps(*pos))
-        return make_error(Errc::kInternal, "{} bus: '{}' at [{:#x}, +{:#x}) overlaps '{}' at [{:#x}, +{:#x})",
-                          name_, device_name, base, len, pos->name, pos->base, pos->len);
+        return make_error(Errc::kInternal,
+                          "{} bus: '{}' at [{:#x}, +{:#x}) overlaps '{}' at [{:#x}, +{:#x})", name_,
+                          device_name, base, len, pos->name, pos->base, pos->len);
     if (pos != entries_.begin() && overlaps(*std::prev(pos))) {
         const Entry& e = *std::prev(pos);
-        return make_error(Errc::kInternal, "{} bus: '{}' at [{:#x}, +{:#x}) overlaps '{}' at [{:#x}, +{:#x})",
-                          name_, device_name, base, len, e.name, e.base, e.len);
+        return make_error(Errc::kInternal,
+                          "{} bus: '{}' at [{:#x}, +{:#x}) overlaps '{}' at [{:#x}, +{:#x})", name_,
+                          device_name, base, len, e.name, e.base, e.len);
     }
     entries_.insert(pos, Entry{base, len, std::move(device), std::move(device_name)});
     return {};

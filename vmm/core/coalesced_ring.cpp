@@ -37,7 +37,8 @@ size_t CoalescedRing::drain(const Bus& pio, const Bus& mmio) const {
     uint64_t batch_port = 0;
     uint32_t batch_width = 0;
     const auto flush = [&] {
-        if (batch_len != 0) pio.write_string(batch_port, std::span(batch).first(batch_len), batch_width);
+        if (batch_len != 0)
+            pio.write_string(batch_port, std::span(batch).first(batch_len), batch_width);
         batch_len = 0;
     };
 

@@ -22,10 +22,10 @@ namespace ember {
 // The ring page's layout, spelled out because <linux/kvm.h> declares the entries as a flexible
 // array whose C++ size is wrong (see kvm_abi.hpp).
 struct CoalescedEntry { // struct kvm_coalesced_mmio
-    uint64_t phys_addr;   // port number for PIO
-    uint32_t len;         // access width in bytes
-    uint32_t pio;         // 1: a port write
-    uint8_t data[8];      // NOLINT(cppcoreguidelines-avoid-c-arrays): the ABI layout
+    uint64_t phys_addr; // port number for PIO
+    uint32_t len;       // access width in bytes
+    uint32_t pio;       // 1: a port write
+    uint8_t data[8];    // NOLINT(cppcoreguidelines-avoid-c-arrays): the ABI layout
 };
 static_assert(sizeof(CoalescedEntry) == 24);
 

@@ -47,8 +47,8 @@ void EventLoop::remove(int fd) {
 
 Result<int> EventLoop::run_once(int timeout_ms) {
     std::array<epoll_event, 32> events{};
-    const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()),
-                               timeout_ms);
+    const int n =
+        ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), timeout_ms);
     if (n < 0) {
         if (errno == EINTR) return 0;
         return sys_error(Errc::kOsError, "epoll_wait");

@@ -17,9 +17,10 @@ Result<GuestMemory> GuestMemory::create(std::span<const GuestRegion> regions) {
     GuestAddr prev_end = 0;
     for (const auto& r : regions) {
         if (r.size == 0 || r.start % layout::kPageSize != 0 || r.size % layout::kPageSize != 0)
-            return make_error(Errc::kInvalidArgument,
-                              "guest memory region [{:#x}, +{:#x}) must be page-aligned and non-empty",
-                              r.start, r.size);
+            return make_error(
+                Errc::kInvalidArgument,
+                "guest memory region [{:#x}, +{:#x}) must be page-aligned and non-empty", r.start,
+                r.size);
         if (r.start + r.size < r.start)
             return make_error(Errc::kInvalidArgument,
                               "guest memory region at {:#x} overflows the address space", r.start);
@@ -29,9 +30,9 @@ Result<GuestMemory> GuestMemory::create(std::span<const GuestRegion> regions) {
                               r.start);
         auto map = MmapRegion::anonymous(r.size);
         if (!map)
-            return tl::unexpected(std::move(map.error())
-                                      .with_context(fmt::format("guest RAM of {} MiB",
-                                                                r.size / layout::kMiB)));
+            return tl::unexpected(
+                std::move(map.error())
+                    .with_context(fmt::format("guest RAM of {} MiB", r.size / layout::kMiB)));
         // A forked helper (the background teardown) must not copy guest memory.
         (void)::madvise(map->data(), r.size, MADV_DONTFORK);
         mappings.push_back({r, map->data()});
@@ -51,7 +52,8 @@ std::vector<GuestRegion> GuestMemory::x86_regions(uint64_t size) {
 
 uint64_t GuestMemory::total_size() const {
     uint64_t total = 0;
-    for (const auto& m : mappings_) total += m.region.size;
+    for (const auto& m : mappings_)
+        total += m.region.size;
     return total;
 }
 

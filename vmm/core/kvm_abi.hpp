@@ -46,7 +46,8 @@ inline constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
 inline constexpr unsigned long kSetGsiRouting = _IOW(KVMIO, 0x6a, IrqRoutingHeader);
 // NOLINTEND(cppcoreguidelines-pro-type-cstyle-cast,hicpp-signed-bitwise)
 
-static_assert(kGetSupportedCpuid == 0xc008ae05UL, "the value C computes for KVM_GET_SUPPORTED_CPUID");
+static_assert(kGetSupportedCpuid == 0xc008ae05UL,
+              "the value C computes for KVM_GET_SUPPORTED_CPUID");
 static_assert(kSetCpuid2 == 0x4008ae90UL, "the value C computes for KVM_SET_CPUID2");
 
 } // namespace ember::kvm_abi

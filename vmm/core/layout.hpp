@@ -16,7 +16,7 @@ inline constexpr uint64_t kPageSize = 0x1000;
 inline constexpr uint64_t kMiB = 1ULL << 20;
 inline constexpr uint64_t kGiB = 1ULL << 30;
 
-inline constexpr uint64_t kLowRamEnd = 0xA0000;      // end of conventional memory
+inline constexpr uint64_t kLowRamEnd = 0xA0000;        // end of conventional memory
 inline constexpr uint64_t kHighMemoryStart = 0x100000; // 1 MiB: where kernels load
 inline constexpr uint64_t kMmioGapStart = 3 * kGiB;
 inline constexpr uint64_t kMmioGapEnd = 4 * kGiB;

@@ -89,8 +89,8 @@ void Vcpu::handle_io(const Bus& pio) {
     std::span<std::byte> data = run_.bytes().subspan(run.io.data_offset, total);
     if (run.io.direction == KVM_EXIT_IO_OUT) {
         ++stats_.io_out;
-        const bool handled = count == 1 ? pio.write(run.io.port, data)
-                                        : pio.write_string(run.io.port, data, width);
+        const bool handled =
+            count == 1 ? pio.write(run.io.port, data) : pio.write_string(run.io.port, data, width);
         if (!handled) ++stats_.unhandled_access;
         return;
     }
@@ -138,12 +138,20 @@ Vcpu::Step Vcpu::run_once(const Bus& pio, const Bus& mmio, const CoalescedRing* 
     }
     kvm_run& run = run_page();
     switch (run.exit_reason) {
-    case KVM_EXIT_IO: handle_io(pio); return Step::kContinue;
-    case KVM_EXIT_MMIO: handle_mmio(mmio); return Step::kContinue;
-    case KVM_EXIT_INTR: ++stats_.interrupted; return Step::kInterrupted;
+    case KVM_EXIT_IO:
+        handle_io(pio);
+        return Step::kContinue;
+    case KVM_EXIT_MMIO:
+        handle_mmio(mmio);
+        return Step::kContinue;
+    case KVM_EXIT_INTR:
+        ++stats_.interrupted;
+        return Step::kInterrupted;
     case KVM_EXIT_HLT: // only without an in-kernel LAPIC; ours halts in the kernel
     case KVM_EXIT_IRQ_WINDOW_OPEN:
-    case KVM_EXIT_DEBUG: ++stats_.other; return Step::kContinue;
+    case KVM_EXIT_DEBUG:
+        ++stats_.other;
+        return Step::kContinue;
     case KVM_EXIT_SHUTDOWN:
         return crash(report, "guest triple-faulted (KVM_EXIT_SHUTDOWN): an exception occurred "
                              "while the guest could not handle one (bad IDT, GDT or stack)");
@@ -161,8 +169,9 @@ Vcpu::Step Vcpu::run_once(const Bus& pio, const Bus& mmio, const CoalescedRing* 
     case KVM_EXIT_SYSTEM_EVENT:
         if (run.system_event.type == KVM_SYSTEM_EVENT_CRASH)
             return crash(report, "guest reported a crash (KVM_SYSTEM_EVENT_CRASH)");
-        report(GuestExit{run.system_event.type == KVM_SYSTEM_EVENT_RESET ? GuestExit::Kind::kReset
-                                                                          : GuestExit::Kind::kPowerOff,
+        report(GuestExit{run.system_event.type == KVM_SYSTEM_EVENT_RESET
+                             ? GuestExit::Kind::kReset
+                             : GuestExit::Kind::kPowerOff,
                          0, fmt::format("guest system event {}", run.system_event.type)});
         return Step::kStop;
     default:

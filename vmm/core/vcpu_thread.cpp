@@ -20,10 +20,12 @@ void store_immediate_exit(kvm_run& run, uint8_t value) {
 
 } // namespace
 
-int VcpuThread::kick_signal() { return SIGRTMIN; }
+int VcpuThread::kick_signal() {
+    return SIGRTMIN;
+}
 
 Result<void> VcpuThread::install_kick_handler() {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_kick;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = 0; // no SA_RESTART: KVM_RUN must return EINTR
@@ -36,7 +38,9 @@ VcpuThread::VcpuThread(Vcpu vcpu, const Bus& pio, const Bus& mmio, const Coalesc
                        ExitReporter report)
     : vcpu_(std::move(vcpu)), pio_(pio), mmio_(mmio), ring_(ring), report_(std::move(report)) {}
 
-VcpuThread::~VcpuThread() { stop(); }
+VcpuThread::~VcpuThread() {
+    stop();
+}
 
 Result<void> VcpuThread::start() {
     {

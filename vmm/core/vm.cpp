@@ -35,7 +35,8 @@ Result<void> Vm::create_platform() {
     // Intel VMX needs three pages for the real-mode TSS and one for the EPT identity map;
     // harmless elsewhere. Both live in the MMIO gap, never in RAM.
     EMBER_TRY_VOID(checked_ioctl(fd_.get(), KVM_SET_TSS_ADDR,
-                                 static_cast<unsigned long>(layout::kKvmTssAddr), "KVM_SET_TSS_ADDR"));
+                                 static_cast<unsigned long>(layout::kKvmTssAddr),
+                                 "KVM_SET_TSS_ADDR"));
     uint64_t identity = layout::kKvmIdentityMapAddr;
     EMBER_TRY_VOID(checked_ioctl(fd_.get(), KVM_SET_IDENTITY_MAP_ADDR, &identity,
                                  "KVM_SET_IDENTITY_MAP_ADDR"));

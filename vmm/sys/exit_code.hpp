@@ -10,26 +10,34 @@
 namespace ember {
 
 enum class ExitCode : int {
-    kSuccess = 0,         // guest exited with 0, powered off, or reset
-    kBadArguments = 64,   // a command-line flag is unknown or out of range (EX_USAGE)
-    kBadInput = 65,       // kernel/initrd/config malformed or does not fit (EX_DATAERR)
-    kNoInput = 66,        // a file named on the command line is missing/unreadable (EX_NOINPUT)
-    kUnavailable = 69,    // /dev/kvm missing, wrong KVM API, missing capability (EX_UNAVAILABLE)
-    kInternal = 70,       // a bug in ember (EX_SOFTWARE)
-    kOsError = 71,        // a system call failed (EX_OSERR)
-    kGuestCrashed = 80,   // triple fault, KVM internal error or failed emulation
+    kSuccess = 0,       // guest exited with 0, powered off, or reset
+    kBadArguments = 64, // a command-line flag is unknown or out of range (EX_USAGE)
+    kBadInput = 65,     // kernel/initrd/config malformed or does not fit (EX_DATAERR)
+    kNoInput = 66,      // a file named on the command line is missing/unreadable (EX_NOINPUT)
+    kUnavailable = 69,  // /dev/kvm missing, wrong KVM API, missing capability (EX_UNAVAILABLE)
+    kInternal = 70,     // a bug in ember (EX_SOFTWARE)
+    kOsError = 71,      // a system call failed (EX_OSERR)
+    kGuestCrashed = 80, // triple fault, KVM internal error or failed emulation
 };
 
-[[nodiscard]] constexpr int to_int(ExitCode c) { return static_cast<int>(c); }
+[[nodiscard]] constexpr int to_int(ExitCode c) {
+    return static_cast<int>(c);
+}
 
 [[nodiscard]] constexpr ExitCode exit_code_for(Errc e) {
     switch (e) {
-    case Errc::kInvalidArgument: return ExitCode::kBadArguments;
-    case Errc::kInvalidInput: return ExitCode::kBadInput;
-    case Errc::kNotFound: return ExitCode::kNoInput;
-    case Errc::kUnavailable: return ExitCode::kUnavailable;
-    case Errc::kOsError: return ExitCode::kOsError;
-    case Errc::kInternal: return ExitCode::kInternal;
+    case Errc::kInvalidArgument:
+        return ExitCode::kBadArguments;
+    case Errc::kInvalidInput:
+        return ExitCode::kBadInput;
+    case Errc::kNotFound:
+        return ExitCode::kNoInput;
+    case Errc::kUnavailable:
+        return ExitCode::kUnavailable;
+    case Errc::kOsError:
+        return ExitCode::kOsError;
+    case Errc::kInternal:
+        return ExitCode::kInternal;
     }
     return ExitCode::kInternal;
 }

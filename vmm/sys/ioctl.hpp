@@ -9,8 +9,8 @@ namespace ember {
 
 // Calls ioctl(fd, request, arg), retrying on EINTR; returns its non-negative result or an
 // Errc::kOsError naming `what`.
-template <class Arg> Result<int> checked_ioctl(int fd, unsigned long request, Arg arg,
-                                               const char* what) {
+template <class Arg>
+Result<int> checked_ioctl(int fd, unsigned long request, Arg arg, const char* what) {
     for (;;) {
         // NOLINTNEXTLINE(cppcoreguidelines-pro-type-vararg): ioctl is variadic by definition
         const int r = ::ioctl(fd, request, arg);

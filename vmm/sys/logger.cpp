@@ -15,9 +15,15 @@ constexpr std::array<std::string_view, 4> kNames{"error", "warn", "info", "debug
 
 } // namespace
 
-void set_level(Level l) { g_level.store(l, std::memory_order_relaxed); }
-Level level() { return g_level.load(std::memory_order_relaxed); }
-void set_fd(int fd) { g_fd.store(fd, std::memory_order_relaxed); }
+void set_level(Level l) {
+    g_level.store(l, std::memory_order_relaxed);
+}
+Level level() {
+    return g_level.load(std::memory_order_relaxed);
+}
+void set_fd(int fd) {
+    g_fd.store(fd, std::memory_order_relaxed);
+}
 
 void write_line(Level l, std::string_view text) {
     fmt::memory_buffer line;

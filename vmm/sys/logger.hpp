@@ -20,10 +20,12 @@ template <class... Args> void error(fmt::format_string<Args...> f, Args&&... arg
     write_line(Level::kError, fmt::format(f, std::forward<Args>(args)...));
 }
 template <class... Args> void warn(fmt::format_string<Args...> f, Args&&... args) {
-    if (level() >= Level::kWarn) write_line(Level::kWarn, fmt::format(f, std::forward<Args>(args)...));
+    if (level() >= Level::kWarn)
+        write_line(Level::kWarn, fmt::format(f, std::forward<Args>(args)...));
 }
 template <class... Args> void info(fmt::format_string<Args...> f, Args&&... args) {
-    if (level() >= Level::kInfo) write_line(Level::kInfo, fmt::format(f, std::forward<Args>(args)...));
+    if (level() >= Level::kInfo)
+        write_line(Level::kInfo, fmt::format(f, std::forward<Args>(args)...));
 }
 template <class... Args> void debug(fmt::format_string<Args...> f, Args&&... args) {
     if (level() >= Level::kDebug)

@@ -17,7 +17,8 @@ public:
     };
     void read(uint64_t offset, std::span<std::byte> data) override {
         accesses.push_back({false, offset, data.size(), 0});
-        for (auto& b : data) b = std::byte{0x5a};
+        for (auto& b : data)
+            b = std::byte{0x5a};
     }
     void write(uint64_t offset, std::span<const std::byte> data) override {
         accesses.push_back({true, offset, data.size(), std::to_integer<uint8_t>(data[0])});

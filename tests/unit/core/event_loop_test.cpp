@@ -35,16 +35,20 @@ TEST(EventLoop, AHandlerRemovedEarlierInABatchDoesNotRun) {
     int ran_a = 0;
     int ran_b = 0;
     // Whichever runs first removes the other.
-    ASSERT_TRUE(loop.add(a.fd(), EPOLLIN, [&](uint32_t) {
-                        ++ran_a;
-                        loop.remove(b.fd());
-                        a.consume();
-                    }).has_value());
-    ASSERT_TRUE(loop.add(b.fd(), EPOLLIN, [&](uint32_t) {
-                        ++ran_b;
-                        loop.remove(a.fd());
-                        b.consume();
-                    }).has_value());
+    ASSERT_TRUE(loop.add(a.fd(), EPOLLIN,
+                         [&](uint32_t) {
+                             ++ran_a;
+                             loop.remove(b.fd());
+                             a.consume();
+                         })
+                    .has_value());
+    ASSERT_TRUE(loop.add(b.fd(), EPOLLIN,
+                         [&](uint32_t) {
+                             ++ran_b;
+                             loop.remove(a.fd());
+                             b.consume();
+                         })
+                    .has_value());
     a.signal();
     b.signal();
     EXPECT_EQ(loop.run_once(100).value(), 1);

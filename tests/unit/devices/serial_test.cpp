@@ -605,3 +605,34 @@ TEST_F(SerialTest, WideAndOutOfRangeAccessesAreCountedAndIgnored) {
 
 } // namespace
 } // namespace ember::devices
+
+namespace ember::devices {
+namespace {
+
+using uart::Reg;
+
+// ---- THR-empty interrupt enable: the owner coalesces THR writes only while it is off -------
+
+TEST_F(SerialTest, ThrInterruptCallbackFiresOnEachChangeOfIerBit1Only) {
+    std::vector<bool> calls;
+    serial_.set_thr_interrupt_callback([&](bool on) { calls.push_back(on); });
+    wr(serial_, Reg::kIer, 0x01); // receive interrupt only: no change of bit 1
+    wr(serial_, Reg::kIer, 0x03); // on
+    wr(serial_, Reg::kIer, 0x07); // still on
+    wr(serial_, Reg::kIer, 0x01); // off
+    wr(serial_, Reg::kIer, 0x00);
+    EXPECT_EQ(calls, (std::vector<bool>{true, false}));
+}
+
+TEST_F(SerialTest, ThrInterruptCallbackIgnoresDivisorLatchWrites) {
+    std::vector<bool> calls;
+    serial_.set_thr_interrupt_callback([&](bool on) { calls.push_back(on); });
+    wr(serial_, Reg::kLcr, 0x80); // DLAB: offset 1 is DLM, not IER
+    wr(serial_, Reg::kIer, 0x02);
+    wr(serial_, Reg::kLcr, 0x03);
+    EXPECT_TRUE(calls.empty());
+    EXPECT_EQ(rd(serial_, Reg::kIer), 0x00);
+}
+
+} // namespace
+} // namespace ember::devices

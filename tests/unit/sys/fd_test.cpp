@@ -11,7 +11,9 @@
 namespace ember {
 namespace {
 
-bool is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
+bool is_open(int fd) {
+    return ::fcntl(fd, F_GETFD) != -1;
+}
 
 TEST(UniqueFd, ClosesOnDestructionAndMoves) {
     int raw = ::dup(STDERR_FILENO);
