@@ -61,7 +61,7 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
                  "process (slower exit: the kernel takes 10-20 ms to destroy a VM)");
     app.add_option("--log-level", level, "error, warn, info or debug")->default_str("warn");
 
-    std::vector<std::string> rest(args.begin() + std::min<size_t>(1, args.size()), args.end());
+    std::vector<std::string> rest(args.begin() + (args.empty() ? 0 : 1), args.end());
     std::reverse(rest.begin(), rest.end()); // CLI11 consumes a reversed vector
     try {
         app.parse(rest);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 2: install dependencies, build, and run the whole test suite (unit, KVM, guest
 # and lab tiers; KVM tests skip with a reason where /dev/kvm is missing).
-# Under CI=true it also builds with ASan+UBSan and runs the unit tests there.
+# Under CI=true it also builds with ASan+UBSan and runs the unit tests there, and runs each
+# libFuzzer target briefly (resources/scripts/fuzz.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 "$root/resources/scripts/install-deps.sh"
@@ -11,6 +12,10 @@ ctest --test-dir "$build" --output-on-failure -j"$(nproc)" "$@"
 
 if [ "${CI:-}" = "true" ]; then
     echo "--- CI: unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
-    EMBER_BUILD_DIR="$root/build-asan" "$root/resources/scripts/build.sh" -DEMBER_SANITIZE=ON
+    cmake -S "$root" -B "$root/build-asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DEMBER_SANITIZE=ON -DEMBER_BUILD_BENCH=OFF >/dev/null
+    cmake --build "$root/build-asan" --target ember_unit_tests -- --quiet -j"$(nproc)"
     ctest --test-dir "$root/build-asan" --output-on-failure -j"$(nproc)" -L unit
+    echo "--- CI: fuzz targets"
+    FUZZ_SECONDS=${FUZZ_SECONDS:-20} "$root/resources/scripts/fuzz.sh"
 fi

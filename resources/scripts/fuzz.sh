@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang into build-fuzz/ and runs each for FUZZ_SECONDS
+# (default 20). A crash leaves its input in build-fuzz/ and fails the script.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=$root/build-fuzz
+seconds=${FUZZ_SECONDS:-20}
+if [ ! -f "$build/build.ninja" ]; then
+    CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DEMBER_FUZZ=ON >/dev/null
+fi
+targets=$(sed -n 's/^foreach(target \(.*\))$/\1/p' "$root/tests/fuzz/CMakeLists.txt")
+for t in $targets; do cmake --build "$build" --target "${t}_fuzz" -- --quiet -j"$(nproc)"; done
+for fuzzer in "$build"/tests/fuzz/*_fuzz; do
+    echo "--- fuzzing $(basename "$fuzzer") for ${seconds}s"
+    corpus="$build/corpus/$(basename "$fuzzer")"
+    mkdir -p "$corpus"
+    seeds=()
+    [ -d "$build/resources/guests" ] && seeds+=("$build/resources/guests")
+    (cd "$build" && "$fuzzer" -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 \
+        "$corpus" "${seeds[@]}" 2>&1 | tail -4)
+done
