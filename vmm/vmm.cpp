@@ -116,7 +116,7 @@ Result<void> Vmm::add_legacy_devices(const VmConfig& config) {
     // The legacy PC port map: docs/devices.md.
     auto irq = KvmIrqLine::create(vm_, devices::kCom1Irq);
     if (!irq) return tl::unexpected(std::move(irq.error()));
-    int out_fd = -1;
+    int out_fd = devices::SerialOutput::kNoOutput;
     switch (config.serial.mode) {
     case SerialConfig::Mode::kStdout:
         out_fd = STDOUT_FILENO;
