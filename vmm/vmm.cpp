@@ -279,6 +279,10 @@ void Vmm::report_exit(GuestExit exit) {
         if (exit_) return;
         exit_ = std::move(exit);
     }
+    // As real hardware would: no vCPU runs another guest instruction once the VM is over (a
+    // reset request must not be followed by more output). The VMM thread joins them.
+    for (auto& v : vcpus_)
+        v->request_stop();
     exit_event_.signal();
 }
 

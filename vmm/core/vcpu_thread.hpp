@@ -44,6 +44,9 @@ public:
     void pause();
     void resume();
     void stop(); // and join
+    // Asks the thread to exit without waiting: callable from any thread, the vCPU's own
+    // included (a device that ends the VM stops its vCPU before it runs another instruction).
+    void request_stop() { request(VcpuState::kExited); }
     [[nodiscard]] VcpuState state() const;
 
     [[nodiscard]] Vcpu& vcpu() { return vcpu_; }
