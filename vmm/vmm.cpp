@@ -151,43 +151,55 @@ Result<void> Vmm::watch_stdin() {
     if (!room) return tl::unexpected(std::move(room.error()));
     rx_room_event_.emplace(std::move(*room));
     terminal_ = std::make_unique<TerminalGuard>(STDIN_FILENO);
-    auto added = loop_.add(STDIN_FILENO, EPOLLIN, [this](uint32_t) { pump_stdin(); });
-    if (!added) {
-        // A regular file or /dev/null cannot be polled: such stdin carries no console input.
-        log::debug("stdin is not pollable ({}); the guest console gets no input",
-                   added.error().describe());
-        return {};
-    }
-    stdin_watched_ = true;
     serial_->set_rx_room_callback([this] { rx_room_event_->signal(); });
-    return loop_.add(rx_room_event_->fd(), EPOLLIN, [this](uint32_t) {
+    EMBER_TRY_VOID(loop_.add(rx_room_event_->fd(), EPOLLIN, [this](uint32_t) {
         rx_room_event_->consume();
-        if (stdin_watched_ && stdin_paused_) {
-            stdin_paused_ = false;
-            (void)loop_.modify(STDIN_FILENO, EPOLLIN);
-            pump_stdin();
+        if (stdin_ == StdinState::kPaused) {
+            if (!loop_.add(STDIN_FILENO, EPOLLIN, [this](uint32_t) { pump_stdin(); })) {
+                stdin_ = StdinState::kClosed;
+                return;
+            }
+            stdin_ = StdinState::kWatched;
         }
-    });
+        if (stdin_ != StdinState::kClosed) pump_stdin();
+    }));
+    auto added = loop_.add(STDIN_FILENO, EPOLLIN, [this](uint32_t) { pump_stdin(); });
+    if (added) {
+        stdin_ = StdinState::kWatched;
+    } else if (added.error().sys_errno() == EPERM) {
+        // A regular file (or /dev/null) cannot be polled, but it never blocks either: read it
+        // whenever the guest has room.
+        stdin_ = StdinState::kFile;
+        pump_stdin();
+    } else {
+        log::warn("the guest console gets no input: {}", added.error().describe());
+    }
+    return {};
 }
 
 void Vmm::pump_stdin() {
     std::array<std::byte, 64> buf{};
-    const size_t room = serial_->rx_room();
-    if (room == 0) {
-        // The guest has not drained its receive FIFO: stop polling stdin until it does.
-        stdin_paused_ = true;
-        (void)loop_.modify(STDIN_FILENO, 0);
-        return;
-    }
-    const ssize_t n = ::read(STDIN_FILENO, buf.data(), std::min(room, buf.size()));
-    if (n > 0) {
+    do {
+        const size_t room = serial_->rx_room();
+        if (room == 0) {
+            // The guest has not drained its receive FIFO. Stop watching stdin until it does:
+            // only removing it works, since a closed pipe reports EPOLLHUP whatever we ask for.
+            if (stdin_ == StdinState::kWatched) {
+                loop_.remove(STDIN_FILENO);
+                stdin_ = StdinState::kPaused;
+            }
+            return;
+        }
+        const ssize_t n = ::read(STDIN_FILENO, buf.data(), std::min(room, buf.size()));
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+        if (n <= 0) {
+            // End of input (or an error): the console stays output-only.
+            if (stdin_ == StdinState::kWatched) loop_.remove(STDIN_FILENO);
+            stdin_ = StdinState::kClosed;
+            return;
+        }
         (void)serial_->enqueue_input(std::span(buf).first(static_cast<size_t>(n)));
-        return;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-    // End of input (or an error): the console stays output-only.
-    loop_.remove(STDIN_FILENO);
-    stdin_watched_ = false;
+    } while (stdin_ == StdinState::kFile); // a pipe or tty: one read per wake-up
 }
 
 Result<void> Vmm::watch_signals() {

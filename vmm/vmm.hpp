@@ -71,8 +71,10 @@ private:
     std::unique_ptr<TerminalGuard> terminal_;
     std::optional<EventFd> rx_room_event_;
     UniqueFd signal_fd_;
-    bool stdin_watched_ = false;
-    bool stdin_paused_ = false;
+    // Console input: watched in the event loop (a pipe or terminal), paused while the guest's
+    // receive FIFO is full, read on demand (a regular file), or closed (end of input).
+    enum class StdinState { kClosed, kWatched, kPaused, kFile };
+    StdinState stdin_ = StdinState::kClosed;
 
     std::unique_ptr<CoalescedRing> ring_; // used by the vCPU threads: declared before them
     UniqueFd drain_timer_;

@@ -3,17 +3,20 @@
 #
 # usage: run_qemu_guest.sh --kernel ELF [--append CMDLINE] [--accel tcg|kvm]
 #            --status N|shutdown (--expect FILE | --expect-spew N) [--timeout SECONDS]
+#            [--stdin FILE]
 #
 # --status is the status the guest hands to the exit port (0xf4); QEMU's isa-debug-exit turns
 # it into the process exit code ((N << 1) | 1) & 0xff. "shutdown" expects a triple fault, which
 # -no-reboot turns into a clean QEMU exit (0). Output lines "... at rip 0x<hex> ..." are
 # compared as "at rip 0xRIP", since addresses move between builds. --expect-spew N expects the
 # output of `spew lines=N` (docs/guests.md). Exits 77 (skip) when qemu-system-x86_64 is
-# missing, or for --accel kvm when /dev/kvm cannot be opened.
+# missing, or for --accel kvm when /dev/kvm cannot be opened. --stdin FILE is piped to QEMU's
+# stdin, which -serial stdio hands to the guest's UART (QEMU reads it only while the receiver has
+# room); without it QEMU inherits stdin.
 set -eu
 
 qemu=${QEMU:-qemu-system-x86_64}
-kernel='' append='' accel=tcg status='' expect='' spew='' timeout=10
+kernel='' append='' accel=tcg status='' expect='' spew='' timeout=10 stdin_file=''
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -24,6 +27,7 @@ while [ $# -gt 0 ]; do
     --expect) expect=$2 ;;
     --expect-spew) spew=$2 ;;
     --timeout) timeout=$2 ;;
+    --stdin) stdin_file=$2 ;;
     *)
         echo "run_qemu_guest.sh: unknown argument '$1'" >&2
         exit 2
@@ -68,11 +72,22 @@ else
     cp "$expect" "$work/expected"
 fi
 
+run_qemu() {
+    timeout "$timeout" "$qemu" -M microvm,x-option-roms=off,pit=off,pic=off,rtc=off \
+        -accel "$accel" -m 128M -nodefaults -no-user-config -display none -monitor none \
+        -serial stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=4 \
+        -kernel "$kernel" -append "$append" >"$work/out" 2>"$work/err"
+}
+
 set +e
-timeout "$timeout" "$qemu" -M microvm,x-option-roms=off,pit=off,pic=off,rtc=off -accel "$accel" \
-    -m 128M -nodefaults -no-user-config -display none -monitor none -serial stdio -no-reboot \
-    -device isa-debug-exit,iobase=0xf4,iosize=4 \
-    -kernel "$kernel" -append "$append" >"$work/out" 2>"$work/err"
+if [ -n "$stdin_file" ]; then
+    # Through a pipe, as ember's KVM tests do (QEMU also reads a regular file; ember cannot
+    # poll one and gives the guest no input then). The pipeline's status is QEMU's.
+    # shellcheck disable=SC2002 # a pipe on purpose, not a redirection
+    cat "$stdin_file" | run_qemu
+else
+    run_qemu
+fi
 rc=$?
 set -e
 

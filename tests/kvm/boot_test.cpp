@@ -166,7 +166,8 @@ namespace ember {
 namespace {
 
 TEST_F(Boot, I8042ResetEndsTheVmCleanly) {
-    auto r = ember({"--kernel", guest("exit_status"), "--cmdline", "reset=1", "--log-level", "info"});
+    auto r =
+        ember({"--kernel", guest("exit_status"), "--cmdline", "reset=1", "--log-level", "info"});
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out, "exit_status: resetting through the i8042\n");
     EXPECT_NE(r.err.find("reset through the i8042"), std::string::npos) << r.err;

@@ -31,6 +31,17 @@ void con_flush(void);
 /* false: flush only when the page is full, on con_flush and on exit (fewer exits). */
 void con_set_line_buffered(bool on);
 
+/* ---- Console input: COM1 polled with inb (runtime/console_in.c) --------------------------- */
+/* The next received byte (0-255), or -1 when none is waiting (one LSR read). */
+int con_try_getc(void);
+/* The next received byte (0-255); when none is waiting, flushes the console output and polls
+ * LSR until one arrives (a port I/O exit per poll; forever if no input comes). */
+int con_getc(void);
+/* Turns the UART's receive FIFO on (by default the receiver holds one byte; ember's FIFO holds
+ * 64) without losing a byte already received: flushes output, then FCR is written with the
+ * UART in loopback, which keeps ember from delivering input meanwhile. */
+void con_enable_rx_fifo(void);
+
 /* ---- Command line ------------------------------------------------------------------------- */
 /* The command line the loader passed ("" when none). Words are separated by spaces or tabs;
  * a word is "key=value" or a bare "key" (whose value is ""). */
