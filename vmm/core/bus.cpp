@@ -13,18 +13,12 @@ Result<void> Bus::insert(std::shared_ptr<BusDevice> device, uint64_t base, uint6
                           device_name, base, len);
     auto pos = std::lower_bound(entries_.begin(), entries_.end(), base,
                                 [](const Entry& e, uint64_t b) { return e.base < b; });
-    const auto overlaps = [&](const Entry& e) {
-        return base < e.base + e.len && e.base < base + len;
-    };
-    if (pos != entries_.end() && overlaps(*pos))
+    // Entries are sorted and disjoint: only the neighbours on either side can overlap.
+    for (auto it : {pos, pos == entries_.begin() ? entries_.end() : std::prev(pos)}) {
+        if (it == entries_.end() || !(base < it->base + it->len && it->base < base + len)) continue;
         return make_error(Errc::kInternal,
                           "{} bus: '{}' at [{:#x}, +{:#x}) overlaps '{}' at [{:#x}, +{:#x})", name_,
-                          device_name, base, len, pos->name, pos->base, pos->len);
-    if (pos != entries_.begin() && overlaps(*std::prev(pos))) {
-        const Entry& e = *std::prev(pos);
-        return make_error(Errc::kInternal,
-                          "{} bus: '{}' at [{:#x}, +{:#x}) overlaps '{}' at [{:#x}, +{:#x})", name_,
-                          device_name, base, len, e.name, e.base, e.len);
+                          device_name, base, len, it->name, it->base, it->len);
     }
     entries_.insert(pos, Entry{base, len, std::move(device), std::move(device_name)});
     return {};
