@@ -96,6 +96,8 @@ struct Peer {
     std::vector<double> rss;
 };
 
+constexpr int kSkipped = 77; // CTest's SKIP_RETURN_CODE for the smoke test
+
 int usage() {
     fmt::print(stderr, "usage: boot_bench --ember PATH --kernel HELLO.elf [--qemu PATH] "
                        "[--runs N]\n");
@@ -124,6 +126,10 @@ int main(int argc, char** argv) {
             return usage();
     }
     if (ember.empty() || kernel.empty() || runs < 1) return usage();
+    if (::access("/dev/kvm", R_OK | W_OK) != 0) {
+        fmt::print("boot_bench: skipped: /dev/kvm is not usable here ({})\n", std::strerror(errno));
+        return kSkipped;
+    }
 
     const std::string greeting = "Hello from ember!";
     std::vector<Peer> peers{
