@@ -5,6 +5,7 @@
 #include "boot/pvh/pvh_loader.hpp"
 #include "boot/x86_64/entry_state.hpp"
 #include "vmm/bundled_kernel.hpp"
+#include "vmm/core/x86_cpu.hpp"
 #include "vmm/devices/exit_device.hpp"
 #include "vmm/devices/i8042.hpp"
 #include "vmm/devices/serial.hpp"
@@ -228,12 +229,15 @@ Result<void> Vmm::create_vcpus(const VmConfig& config, uint64_t entry, uint64_t 
     EMBER_TRY_VOID(VcpuThread::install_kick_handler());
     auto cpuid = kvm_.supported_cpuid();
     if (!cpuid) return tl::unexpected(std::move(cpuid.error()));
+    auto msrs = kvm_.msr_index_list();
+    if (!msrs) return tl::unexpected(std::move(msrs.error()));
     std::vector<Vcpu> vcpus;
     vcpus.reserve(config.vcpus);
     for (uint32_t i = 0; i < config.vcpus; ++i) {
         auto vcpu = Vcpu::create(kvm_, vm_, i);
         if (!vcpu) return tl::unexpected(std::move(vcpu.error()));
         EMBER_TRY_VOID(vcpu->set_cpuid(*cpuid, config.vcpus));
+        EMBER_TRY_VOID(x86::setup_boot_cpu_state(*vcpu, *msrs));
         vcpus.push_back(std::move(*vcpu));
     }
     // The boot processor starts at the PVH entry; the others wait for INIT/SIPI, as KVM leaves
