@@ -116,7 +116,11 @@ void Vcpu::handle_mmio(const Bus& mmio) {
 
 Vcpu::Step Vcpu::crash(const ExitReporter& report, std::string what) {
     std::string where;
-    if (auto r = regs()) where = fmt::format(" (vCPU {} rip {:#x})", index_, r->rip);
+    // After a shutdown, AMD's KVM resets the vCPU before it reports the exit: rip is then the
+    // reset vector (cs base 0xffff0000 + 0xfff0), not the faulting instruction.
+    if (auto r = regs())
+        where = r->rip == 0xfff0 ? fmt::format(" (vCPU {}; KVM reset it, no faulting rip)", index_)
+                                 : fmt::format(" (vCPU {} rip {:#x})", index_, r->rip);
     report(GuestExit{GuestExit::Kind::kCrash, to_int(ExitCode::kGuestCrashed), what + where});
     return Step::kStop;
 }

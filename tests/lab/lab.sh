@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# The nested test lab (docs/lab.md): boots a Debian 12 cloud kernel under QEMU TCG with -cpu max
+# (AMD SVM with nested paging), so that L1 has a real /dev/kvm from kvm_amd, and runs ember's
+# scenarios (tests/lab/scenarios/*.sh) there, against ordinary KVM rather than this host's.
+#
+# usage: lab.sh [--build-dir DIR] [--ember PATH] [--guests DIR] [--timeout SECONDS]
+#               [--shell | --list] [SCENARIO...]
+#
+#   SCENARIO...   scenarios to run, by name (hello, spew, ...); all of them by default
+#   --shell       a busybox shell on the console of L1 instead of the scenarios (Ctrl-A x quits)
+#   --list        print the scenario names and exit
+#   --build-dir   ember's build folder (default: <repo>/build); --ember defaults to
+#                 <build>/vmm/ember, --guests to <build>/resources/guests
+#   --timeout     hard limit on the whole QEMU run (default: $EMBER_LAB_TIMEOUT or 600)
+#
+# The kernel and busybox packages are downloaded once (apt-get download) into
+# ${EMBER_LAB_CACHE:-<build>/lab-cache}; the initramfs and the console log of the last run are in
+# ${EMBER_LAB_WORK:-<build>/lab-work}. Exits 0 when every scenario passed, 1 when one failed or
+# the run did not finish, 2 for bad arguments, 77 (skip) when qemu-system-x86_64 or apt-get is
+# missing.
+set -euo pipefail
+
+lab_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$lab_dir/../.." && pwd)
+build_dir=$repo/build
+ember='' guests='' shell=0 list=0
+timeout_s=${EMBER_LAB_TIMEOUT:-600}
+scenario_timeout=${EMBER_LAB_SCENARIO_TIMEOUT:-120}
+qemu=${QEMU:-qemu-system-x86_64}
+scenarios=()
+
+die() {
+    echo "lab.sh: $*" >&2
+    exit 1
+}
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    --build-dir | --ember | --guests | --timeout)
+        [ $# -ge 2 ] || { echo "lab.sh: $1 needs a value" >&2; exit 2; }
+        case $1 in
+        --build-dir) build_dir=$2 ;;
+        --ember) ember=$2 ;;
+        --guests) guests=$2 ;;
+        --timeout) timeout_s=$2 ;;
+        esac
+        shift 2
+        ;;
+    --shell) shell=1; shift ;;
+    --list) list=1; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "lab.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    *) scenarios+=("$1"); shift ;;
+    esac
+done
+
+all_scenarios=()
+for f in "$lab_dir"/scenarios/*.sh; do
+    all_scenarios+=("$(basename "$f" .sh)")
+done
+if [ "$list" -eq 1 ]; then
+    printf '%s\n' "${all_scenarios[@]}"
+    exit 0
+fi
+if [ ${#scenarios[@]} -eq 0 ]; then
+    scenarios=("${all_scenarios[@]}")
+fi
+for s in "${scenarios[@]}"; do
+    [ -f "$lab_dir/scenarios/$s.sh" ] || {
+        echo "lab.sh: no scenario '$s' (have: ${all_scenarios[*]})" >&2
+        exit 2
+    }
+done
+
+ember=${ember:-$build_dir/vmm/ember}
+guests=${guests:-$build_dir/resources/guests}
+cache=${EMBER_LAB_CACHE:-$build_dir/lab-cache}
+work=${EMBER_LAB_WORK:-$build_dir/lab-work}
+
+for tool in "$qemu" apt-get; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "SKIP: $tool not found (the lab needs QEMU and a Debian host; docs/lab.md)"
+        exit 77
+    fi
+done
+for tool in apt-cache dpkg-deb gzip timeout; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found"
+done
+[ -x "$ember" ] || die "no ember binary at '$ember' (build the ember target, or pass --ember)"
+compgen -G "$guests/*.elf" >/dev/null || die "no test guests in '$guests' (build ember_guests)"
+# ember must run in a busybox initramfs with no C library: it is linked static-pie.
+if ! ldd "$ember" 2>&1 | grep -qE 'statically linked|not a dynamic executable'; then
+    die "'$ember' is dynamically linked; the lab needs the static-pie build (no libraries in L1)"
+fi
+
+start_s=$(date +%s.%N)
+elapsed() { awk -v a="$start_s" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+log() { echo "lab: [$(elapsed)s] $*"; }
+
+# --- fetch (once): the Debian 12 cloud kernel and busybox-static ---------------------------------
+
+# apt_retry CMD...: runs CMD; if it fails (or prints nothing), runs apt-get update once (the
+# package index may be missing on a fresh machine) and runs CMD again.
+updated=0
+apt_retry() {
+    local out
+    if out=$("$@" 2>&1) && [ -n "$out" ]; then
+        printf '%s\n' "$out"
+        return 0
+    fi
+    if [ "$updated" -eq 0 ]; then
+        log "'$*' failed; running apt-get update" >&2
+        apt-get update -qq >&2 || die "apt-get update failed"
+        updated=1
+    fi
+    "$@"
+}
+
+# fetch_deb PACKAGE DEST: downloads PACKAGE into the cache and unpacks it into DEST, once.
+fetch_deb() {
+    local pkg=$1 dest=$2 deb
+    [ -f "$dest/.unpacked" ] && return 0
+    mkdir -p "$cache/debs"
+    log "downloading $pkg"
+    (cd "$cache/debs" && apt_retry apt-get download -qq "$pkg" >/dev/null) ||
+        die "apt-get download $pkg failed"
+    deb=$(find "$cache/debs" -maxdepth 1 -name "${pkg}_*.deb" | sort | tail -n 1)
+    [ -n "$deb" ] || die "apt-get download $pkg left no .deb in $cache/debs"
+    rm -rf "$dest"
+    dpkg-deb -x "$deb" "$dest.tmp"
+    mv "$dest.tmp" "$dest"
+    touch "$dest/.unpacked"
+}
+
+mkdir -p "$cache" "$work"
+cache=$(cd "$cache" && pwd)
+work=$(cd "$work" && pwd)
+kernel_pkg=${EMBER_LAB_KERNEL_PKG:-}
+if [ -z "$kernel_pkg" ] && [ -f "$cache/kernel-package" ]; then
+    kernel_pkg=$(cat "$cache/kernel-package")
+fi
+if [ -z "$kernel_pkg" ]; then
+    # linux-image-cloud-amd64 is a metapackage; the kernel is the package it depends on.
+    kernel_pkg=$(apt_retry apt-cache depends linux-image-cloud-amd64 |
+        awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }') || true
+    [ -n "$kernel_pkg" ] || die "cannot resolve linux-image-cloud-amd64 (is this Debian 12?)"
+fi
+fetch_deb "$kernel_pkg" "$cache/$kernel_pkg"
+echo "$kernel_pkg" >"$cache/kernel-package"
+fetch_deb busybox-static "$cache/busybox-static"
+
+kroot=$cache/$kernel_pkg
+vmlinuz=$(find "$kroot/boot" -maxdepth 1 -name 'vmlinuz-*' | head -n 1)
+moddir=$(find "$kroot/lib/modules" "$kroot/usr/lib/modules" -mindepth 1 -maxdepth 1 -type d \
+    2>/dev/null | head -n 1 || true)
+busybox=$cache/busybox-static/bin/busybox
+if [ -z "$vmlinuz" ] || [ -z "$moddir" ] || [ ! -x "$busybox" ]; then
+    die "unexpected package contents in $cache (delete it and run again)"
+fi
+
+# --- the L1 initramfs -----------------------------------------------------------------------------
+
+# module_file NAME: the module's file under $moddir (kvm_amd is kvm-amd.ko, maybe compressed).
+module_file() {
+    local pattern="${1//[-_]/[-_]}.ko*"
+    find "$moddir" -name "$pattern" | head -n 1
+}
+
+# module_deps NAME: the modules NAME needs, from modules.dep when the package has one (depmod
+# writes it at install time), otherwise from the depends= field of the module's .modinfo.
+module_deps() {
+    local file
+    file=$(module_file "$1")
+    [ -n "$file" ] || die "module $1 not found in $moddir"
+    if [ -f "$moddir/modules.dep" ]; then
+        grep -E "(^|/)$(basename "$file"):" "$moddir/modules.dep" | cut -d: -f2 |
+            tr ' ' '\n' | sed -n 's|.*/||; s/\.ko.*//p'
+    else
+        decompress "$file" | tr '\0' '\n' | sed -n 's/^depends=//p' | tr ',' '\n'
+    fi
+}
+
+decompress() {
+    case $1 in
+    *.xz) xz -dc "$1" ;;
+    *.zst) zstd -dcq "$1" ;;
+    *.gz) gzip -dc "$1" ;;
+    *) cat "$1" ;;
+    esac
+}
+
+# Load order: every module after the modules it depends on.
+load_order=()
+add_module() {
+    local m dep
+    m=$(echo "$1" | tr - _)
+    for dep in "${load_order[@]}"; do
+        [ "$dep" = "$m" ] && return 0
+    done
+    for dep in $(module_deps "$m"); do
+        [ -n "$dep" ] && add_module "$dep"
+    done
+    load_order+=("$m")
+}
+# kvm_amd brings kvm, which brings irqbypass.
+add_module kvm_amd
+
+root=$work/root
+rm -rf "$work"
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,lib/modules,ember/guests,lab/scenarios}
+cp "$busybox" "$root/bin/busybox"
+for applet in $("$busybox" --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
+done
+# busybox insmod takes a plain .ko: compressed modules are decompressed here.
+for m in "${load_order[@]}"; do
+    decompress "$(module_file "$m")" >"$root/lib/modules/$m.ko"
+    echo "$m.ko" >>"$root/lib/modules/order"
+done
+if command -v strip >/dev/null 2>&1; then
+    strip -o "$root/ember/ember" "$ember"
+else
+    cp "$ember" "$root/ember/ember"
+fi
+cp "$guests"/*.elf "$root/ember/guests/"
+cp "$lab_dir/init.sh" "$root/init"
+cp "$lab_dir/lib.sh" "$root/lab/lib.sh"
+cp "$lab_dir"/scenarios/*.sh "$root/lab/scenarios/"
+chmod 755 "$root/init"
+printf '%s\n' "${scenarios[@]}" >"$root/lab/selected"
+if [ "$shell" -eq 1 ]; then echo shell; else echo run; fi >"$root/lab/mode"
+echo "$scenario_timeout" >"$root/lab/scenario_timeout"
+initramfs=$work/initramfs.cpio.gz
+(cd "$root" && find . | LC_ALL=C sort | "$busybox" cpio -o -H newc -R 0:0 2>/dev/null) |
+    gzip -1 >"$initramfs"
+log "L1: $(basename "$vmlinuz"), modules ${load_order[*]}, initramfs $(($(stat -c %s "$initramfs") / 1024)) KiB"
+
+# --- boot L1 --------------------------------------------------------------------------------------
+
+qemu_cmd=("$qemu" -M q35 -accel tcg -cpu max -smp 2 -m 2G -nographic -no-reboot -nic none
+    -kernel "$vmlinuz" -initrd "$initramfs"
+    -append "console=ttyS0 panic=1 loglevel=4 quiet")
+console=$work/console.log
+log "booting L1: timeout ${timeout_s}s ${qemu_cmd[*]}"
+if [ "$shell" -eq 1 ]; then
+    exec timeout --foreground "$timeout_s" "${qemu_cmd[@]}"
+fi
+set +e
+timeout -k 10 "$timeout_s" "${qemu_cmd[@]}" </dev/null 2>&1 | tee "$console"
+qemu_rc=${PIPESTATUS[0]}
+set -e
+
+# --- verdict --------------------------------------------------------------------------------------
+# Plain text: no carriage returns, no terminal escapes (SeaBIOS and the kernel clear the screen).
+tr -d '\r' <"$console" | sed 's/\x1b[^a-zA-Z]*[a-zA-Z]//g' >"$console.txt"
+echo
+echo "=== lab summary (qemu status $qemu_rc, wall $(elapsed)s; console: $console)"
+grep -E '^LAB: (L1 up|/dev/kvm|ERROR|TIMING|PASS|FAIL|DONE)' "$console.txt" || true
+status=0
+passed=$(grep -c '^LAB: PASS ' "$console.txt" || true)
+failed=$(grep -c '^LAB: FAIL ' "$console.txt" || true)
+if ! grep -q "^LAB: DONE pass=${#scenarios[@]} fail=0" "$console.txt"; then
+    status=1
+fi
+if [ "$qemu_rc" -eq 124 ] || [ "$qemu_rc" -eq 137 ]; then
+    echo "lab: QEMU ran past ${timeout_s}s and was killed"
+    status=1
+fi
+if [ "$passed" -ne ${#scenarios[@]} ] || [ "$failed" -ne 0 ]; then
+    status=1
+fi
+if [ "$status" -eq 0 ]; then
+    echo "lab: PASS: all ${#scenarios[@]} scenarios (${scenarios[*]}) in $(elapsed)s"
+else
+    echo "lab: FAIL: $passed of ${#scenarios[@]} scenarios passed, $failed failed"
+    grep -q '^LAB: DONE ' "$console.txt" ||
+        echo "lab: L1 did not finish (no 'LAB: DONE' line): see the console above"
+fi
+exit "$status"
