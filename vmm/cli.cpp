@@ -40,10 +40,17 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
     std::string initrd;
     std::string serial = "stdout";
     std::string level = "warn";
-    app.add_option("--kernel", kernel, "PVH ELF kernel to boot (default: the bundled hello guest)");
+    std::string protocol = "auto";
+    app.add_option("--kernel", kernel,
+                   "kernel to boot: a PVH ELF, a Linux vmlinux or a bzImage (default: the bundled "
+                   "hello guest)");
     app.add_option("--cmdline", cfg.cmdline, "kernel command line")
         ->default_str(VmConfig::kDefaultCmdline);
-    app.add_option("--initrd", initrd, "initial ramdisk, passed to the guest as PVH module 0");
+    app.add_option("--initrd", initrd, "initial ramdisk (PVH module 0, or the Linux initrd)");
+    app.add_option("--boot-protocol", protocol,
+                   "auto (PVH note -> PVH, other ELF -> Linux vmlinux, else bzImage), pvh or linux "
+                   "(the Linux 64-bit boot protocol)")
+        ->default_str("auto");
     app.add_option("--mem-mib", cfg.mem_mib, "guest RAM in MiB")
         ->check(CLI::Range(VmConfig::kMinMemMib, layout::kMaxMemMib))
         ->default_val(VmConfig::kDefaultMemMib);
@@ -77,6 +84,9 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
     auto s = parse_serial(serial);
     if (!s) return tl::unexpected(std::move(s.error()));
     cfg.serial = *s;
+    auto p = boot::parse_boot_protocol(protocol);
+    if (!p) return tl::unexpected(std::move(p.error()).with_context("--boot-protocol"));
+    cfg.boot_protocol = *p;
     auto l = parse_level(level);
     if (!l) return tl::unexpected(std::move(l.error()));
     cfg.log_level = *l;

@@ -2,6 +2,7 @@
 // config file (Firecracker's JSON shapes) will map onto the same struct.
 #pragma once
 
+#include "boot/boot_protocol.hpp"
 #include "vmm/sys/logger.hpp"
 
 #include <cstdint>
@@ -26,6 +27,7 @@ struct VmConfig {
     std::optional<std::string> kernel_path; // nullopt: the bundled hello guest
     std::string cmdline = kDefaultCmdline;
     std::optional<std::string> initrd_path;
+    boot::BootProtocol boot_protocol = boot::BootProtocol::kAuto;
     uint64_t mem_mib = kDefaultMemMib;
     uint32_t vcpus = 1;
     SerialConfig serial;

@@ -1,14 +1,12 @@
 #include "vmm/vmm.hpp"
 
-#include "boot/elf/elf64.hpp"
 #include "boot/kernel_image.hpp"
-#include "boot/pvh/pvh_loader.hpp"
-#include "boot/x86_64/entry_state.hpp"
 #include "vmm/bundled_kernel.hpp"
 #include "vmm/core/x86_cpu.hpp"
 #include "vmm/devices/exit_device.hpp"
 #include "vmm/devices/i8042.hpp"
 #include "vmm/devices/serial.hpp"
+#include "vmm/kernel_boot.hpp"
 #include "vmm/sys/exit_code.hpp"
 #include "vmm/sys/logger.hpp"
 #include "vmm/terminal.hpp"
@@ -67,15 +65,11 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
     // 1. Inputs first: a bad kernel, initrd or command line is reported before KVM is touched.
     auto images = open_images(config);
     if (!images) return tl::unexpected(std::move(images.error()));
-    auto elf = boot::Elf64::parse(images->kernel.bytes(), images->kernel.context());
-    if (!elf) return tl::unexpected(std::move(elf.error()));
     auto memory = GuestMemory::create(GuestMemory::x86_regions(config.mem_mib * layout::kMiB));
     if (!memory) return tl::unexpected(std::move(memory.error()));
-    boot::PvhConfig pvh_config;
-    pvh_config.cmdline = config.cmdline;
-    if (images->initrd) pvh_config.initrd = &*images->initrd;
-    auto plan = boot::plan_pvh(*elf, *memory, pvh_config);
-    if (!plan) return tl::unexpected(std::move(plan.error()));
+    auto kernel_boot = KernelBoot::plan(images->kernel, images->initrd ? &*images->initrd : nullptr,
+                                        config.cmdline, config.boot_protocol, *memory);
+    if (!kernel_boot) return tl::unexpected(std::move(kernel_boot.error()));
     timings.kernel_read = monotonic_ns();
 
     // 2. KVM: memory slots before the irqchip (see vm.hpp for why the order matters).
@@ -93,9 +87,8 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
                                      std::move(*loop), std::move(*exit_event)));
     timings.vm_created = monotonic_ns();
 
-    // 3. Guest memory: segments, command line, start info, initrd.
-    auto boot = boot::load_pvh(*plan, vmm->memory_);
-    if (!boot) return tl::unexpected(std::move(boot.error()));
+    // 3. Guest memory: segments, command line, boot structures, initrd.
+    EMBER_TRY_VOID(kernel_boot->load(vmm->memory_));
     timings.loaded = monotonic_ns();
 
     // 4. Devices and the VMM thread's event sources.
@@ -107,8 +100,8 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
     }));
     timings.devices = monotonic_ns();
 
-    // 5. vCPUs, the boot processor at the PVH entry.
-    EMBER_TRY_VOID(vmm->create_vcpus(config, boot->entry, boot->start_info_addr));
+    // 5. vCPUs, the boot processor at the kernel's entry.
+    EMBER_TRY_VOID(vmm->create_vcpus(config, *kernel_boot));
     timings.vcpus_ready = monotonic_ns();
     return vmm;
 }
@@ -225,7 +218,7 @@ Result<void> Vmm::watch_signals() {
     });
 }
 
-Result<void> Vmm::create_vcpus(const VmConfig& config, uint64_t entry, uint64_t start_info) {
+Result<void> Vmm::create_vcpus(const VmConfig& config, const KernelBoot& kernel_boot) {
     EMBER_TRY_VOID(VcpuThread::install_kick_handler());
     auto cpuid = kvm_.supported_cpuid();
     if (!cpuid) return tl::unexpected(std::move(cpuid.error()));
@@ -240,13 +233,9 @@ Result<void> Vmm::create_vcpus(const VmConfig& config, uint64_t entry, uint64_t 
         EMBER_TRY_VOID(x86::setup_boot_cpu_state(*vcpu, *msrs));
         vcpus.push_back(std::move(*vcpu));
     }
-    // The boot processor starts at the PVH entry; the others wait for INIT/SIPI, as KVM leaves
-    // application processors when the LAPIC is in the kernel.
-    auto sregs = vcpus[0].sregs();
-    if (!sregs) return tl::unexpected(std::move(sregs.error()));
-    boot::apply_pvh_entry_sregs(*sregs);
-    EMBER_TRY_VOID(vcpus[0].set_sregs(*sregs));
-    EMBER_TRY_VOID(vcpus[0].set_regs(boot::pvh_entry_regs(entry, start_info)));
+    // The boot processor starts at the kernel's entry; the others wait for INIT/SIPI, as KVM
+    // leaves application processors when the LAPIC is in the kernel.
+    EMBER_TRY_VOID(kernel_boot.set_entry_state(vcpus[0]));
     EMBER_TRY_VOID(coalesce_serial_output(vcpus[0]));
 
     ExitReporter reporter = [this](GuestExit e) { report_exit(std::move(e)); };

@@ -28,6 +28,7 @@ namespace devices {
 class Serial;
 } // namespace devices
 class TerminalGuard;
+class KernelBoot;
 
 class Vmm final {
 public:
@@ -52,7 +53,7 @@ private:
     Result<void> add_legacy_devices(const VmConfig& config);
     Result<void> watch_stdin();
     Result<void> watch_signals();
-    Result<void> create_vcpus(const VmConfig& config, uint64_t entry, uint64_t start_info);
+    Result<void> create_vcpus(const VmConfig& config, const KernelBoot& kernel_boot);
     Result<void> coalesce_serial_output(const Vcpu& any_vcpu);
     void report_exit(GuestExit exit);
     void pump_stdin();

@@ -128,7 +128,8 @@ TEST_F(Boot, NonElfKernelIsReported) {
     std::ofstream(bad) << "this is not an ELF file, just text\n";
     auto r = ember({"--kernel", bad.string()});
     EXPECT_EQ(r.status, to_int(ExitCode::kBadInput));
-    EXPECT_NE(r.err.find("not an ELF"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("not a kernel ember can boot"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("bzImage"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("PVH"), std::string::npos) << r.err;
 }
 
@@ -171,6 +172,43 @@ TEST_F(Boot, I8042ResetEndsTheVmCleanly) {
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out, "exit_status: resetting through the i8042\n");
     EXPECT_NE(r.err.find("reset through the i8042"), std::string::npos) << r.err;
+}
+
+} // namespace
+} // namespace ember
+
+namespace ember {
+namespace {
+
+// The test guests also have a Linux 64-bit entry (e_entry, %rsi = boot_params): forcing the
+// Linux protocol boots them in long mode with ember's page tables, GDT and zero page.
+TEST_F(Boot, LinuxBootProtocolBootsTheSameGuests) {
+    auto hello =
+        ember({"--boot-protocol", "linux", "--kernel", guest("hello"), "--cmdline", "via linux"});
+    EXPECT_EQ(hello.status, 0) << hello.err;
+    EXPECT_EQ(hello.out, "Hello from ember!\ncmdline: via linux\n");
+    auto status = ember(
+        {"--boot-protocol", "linux", "--kernel", guest("exit_status"), "--cmdline", "status=9"});
+    EXPECT_EQ(status.status, 9) << status.err;
+    auto fault = ember({"--boot-protocol", "linux", "--kernel", guest("fault")});
+    EXPECT_EQ(fault.status, 0x7f) << fault.err;
+    EXPECT_NE(fault.out.find("guest: exception 13"), std::string::npos) << fault.out;
+    auto smp = ember({"--boot-protocol", "linux", "--vcpus", "4"});
+    EXPECT_EQ(smp.status, 0) << smp.err;
+}
+
+TEST_F(Boot, LinuxProtocolTakesAnInitrd) {
+    const fs::path initrd = temp_file("small.initrd");
+    std::ofstream(initrd) << std::string(10000, 'i');
+    auto r = ember({"--boot-protocol", "linux", "--initrd", initrd.string(), "--cmdline", "x"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "Hello from ember!\ncmdline: x\n");
+}
+
+TEST_F(Boot, UnknownBootProtocolNamesTheChoices) {
+    auto r = ember({"--boot-protocol", "multiboot"});
+    EXPECT_EQ(r.status, to_int(ExitCode::kBadArguments));
+    EXPECT_NE(r.err.find("auto, pvh, linux"), std::string::npos) << r.err;
 }
 
 } // namespace
