@@ -21,8 +21,12 @@ struct VmConfig {
     static constexpr uint64_t kDefaultMemMib = 128;
     static constexpr uint64_t kMinMemMib = 2;
     static constexpr uint32_t kMaxVcpus = 32;
-    // Linux-friendly and harmless to unikernels, which ignore what they do not know.
-    static constexpr const char* kDefaultCmdline = "console=ttyS0 reboot=k panic=1";
+    // Linux-friendly and harmless to unikernels, which ignore what they do not know: the console
+    // on the UART, reboot through the keyboard controller (which ends ember), reboot at once on
+    // panic, and no i8042 probing of a mouse or PnP ports ember does not have (each would cost
+    // Linux a timeout at boot).
+    static constexpr const char* kDefaultCmdline =
+        "console=ttyS0 reboot=k panic=1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd";
 
     std::optional<std::string> kernel_path; // nullopt: the bundled hello guest
     std::string cmdline = kDefaultCmdline;

@@ -1,5 +1,6 @@
 #include "vmm/kernel_boot.hpp"
 
+#include "boot/acpi/tables.hpp"
 #include "boot/elf/elf64.hpp"
 #include "boot/x86_64/entry_state.hpp"
 #include "boot/x86_64/long_mode.hpp"
@@ -14,11 +15,13 @@ Result<KernelBoot> KernelBoot::plan(const boot::KernelImage& kernel,
     if (*protocol == boot::BootProtocol::kPvh) {
         auto elf = boot::Elf64::parse(kernel.bytes(), kernel.context());
         if (!elf) return tl::unexpected(std::move(elf.error()));
-        auto plan = boot::plan_pvh(*elf, memory, boot::PvhConfig{cmdline, initrd});
+        auto plan =
+            boot::plan_pvh(*elf, memory, boot::PvhConfig{cmdline, initrd, boot::acpi::kRsdpAddr});
         if (!plan) return tl::unexpected(std::move(plan.error()));
         return KernelBoot(std::move(*plan));
     }
-    auto plan = boot::plan_linux(kernel, memory, boot::LinuxConfig{cmdline, initrd});
+    auto plan =
+        boot::plan_linux(kernel, memory, boot::LinuxConfig{cmdline, initrd, boot::acpi::kRsdpAddr});
     if (!plan) return tl::unexpected(std::move(plan.error()));
     return KernelBoot(std::move(*plan));
 }

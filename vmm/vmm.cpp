@@ -1,8 +1,11 @@
 #include "vmm/vmm.hpp"
 
+#include "boot/acpi/tables.hpp"
 #include "boot/kernel_image.hpp"
+#include "boot/x86_64/mptable.hpp"
 #include "vmm/bundled_kernel.hpp"
 #include "vmm/core/x86_cpu.hpp"
+#include "vmm/devices/acpi_pm.hpp"
 #include "vmm/devices/exit_device.hpp"
 #include "vmm/devices/i8042.hpp"
 #include "vmm/devices/serial.hpp"
@@ -40,6 +43,16 @@ Result<LoadedImages> open_images(const VmConfig& config) {
         initrd.emplace(std::move(*image));
     }
     return LoadedImages{std::move(*kernel), std::move(initrd)};
+}
+
+// ACPI (RSDP at the address the boot protocols pass on) and, for older kernels and unikernels,
+// the MP table. No virtio-mmio devices yet.
+Result<void> write_platform_tables(const GuestMemory& memory, uint32_t vcpus) {
+    auto acpi = boot::acpi::write_acpi_tables(memory, boot::acpi::AcpiConfig{vcpus, {}});
+    if (!acpi) return tl::unexpected(std::move(acpi.error()));
+    auto mptable = boot::write_mptable(memory, boot::MpTableConfig{vcpus, {}});
+    if (!mptable) return tl::unexpected(std::move(mptable.error()));
+    return {};
 }
 
 Result<UniqueFd> open_serial_file(const std::string& path) {
@@ -89,6 +102,7 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
 
     // 3. Guest memory: segments, command line, boot structures, initrd.
     EMBER_TRY_VOID(kernel_boot->load(vmm->memory_));
+    EMBER_TRY_VOID(write_platform_tables(vmm->memory_, config.vcpus));
     timings.loaded = monotonic_ns();
 
     // 4. Devices and the VMM thread's event sources.
@@ -133,6 +147,8 @@ Result<void> Vmm::add_legacy_devices(const VmConfig& config) {
     ExitReporter reporter = [this](GuestExit e) { report_exit(std::move(e)); };
     EMBER_TRY_VOID(pio_.insert(std::make_shared<devices::I8042>(reporter), devices::kI8042Base,
                                devices::kI8042PortCount, "i8042"));
+    EMBER_TRY_VOID(pio_.insert(std::make_shared<devices::AcpiPm>(reporter), boot::acpi::kPmPort, 1,
+                               "ACPI power management"));
     EMBER_TRY_VOID(pio_.insert(std::make_shared<devices::ExitDevice>(reporter),
                                devices::kExitDeviceBase, devices::kExitDevicePortCount,
                                "exit device"));

@@ -63,6 +63,7 @@ boot_params make_zero_page(const setup_header& header, const ZeroPageConfig& con
     bp.hdr.setup_data = 0;
     bp.hdr.hardware_subarch = 0;
     bp.hdr.hardware_subarch_data = 0;
+    bp.acpi_rsdp_addr = config.rsdp_addr;
     const size_t n = std::min<size_t>(config.e820.size(), E820_MAX_ENTRIES_ZEROPAGE);
     bp.e820_entries = static_cast<uint8_t>(n);
     std::copy_n(config.e820.begin(), n, std::begin(bp.e820_table));

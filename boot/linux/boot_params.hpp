@@ -58,12 +58,13 @@ struct ZeroPageConfig {
     GuestAddr initrd_addr = 0;  // 0: no initrd
     uint64_t initrd_size = 0;
     std::vector<boot_e820_entry> e820; // at most E820_MAX_ENTRIES_ZEROPAGE
+    GuestAddr rsdp_addr = 0;           // acpi_rsdp_addr; 0: none
 };
 
 // A zero page: zero except the setup header `header` (what the kernel asked for) with the
 // loader's fields set (type_of_loader, vid_mode, cmd_line_ptr, ramdisk_image/size and their
-// ext_ high halves), and the E820 map. Everything else (screen_info, acpi_rsdp_addr, setup_data,
-// sentinel) is zero: no video, no ACPI tables, no setup_data chain.
+// ext_ high halves), acpi_rsdp_addr and the E820 map. Everything else (screen_info, setup_data,
+// sentinel) is zero: no video, no setup_data chain.
 [[nodiscard]] boot_params make_zero_page(const setup_header& header, const ZeroPageConfig& config);
 
 } // namespace ember::boot

@@ -170,7 +170,8 @@ Result<LinuxPlan> plan(const KernelImage& kernel, const GuestMemory& memory,
                                 .cmdline_size = static_cast<uint32_t>(out.cmdline.size()),
                                 .initrd_addr = out.initrd_addr,
                                 .initrd_size = out.initrd.size(),
-                                .e820 = std::move(*e820)});
+                                .e820 = std::move(*e820),
+                                .rsdp_addr = config.rsdp_addr});
     out.map_end = std::max({out.kernel_end, out.initrd_addr + out.initrd.size(),
                             layout::kCmdlineAddr + layout::kCmdlineMax});
     return out;

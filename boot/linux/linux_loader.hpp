@@ -29,6 +29,9 @@ struct LinuxConfig {
     std::string_view cmdline;
     // nullptr or empty: none. Must outlive load_linux().
     const KernelImage* initrd = nullptr;
+    // Where the ACPI RSDP is (boot_params.acpi_rsdp_addr); 0: none (Linux then scans the BIOS
+    // area for it).
+    GuestAddr rsdp_addr = 0;
 };
 
 enum class LinuxKernelFormat { kVmlinux, kBzImage };

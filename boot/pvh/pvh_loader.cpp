@@ -185,6 +185,7 @@ Result<PvhPlan> plan(const Elf64& elf, const GuestMemory& memory, const PvhConfi
     out.kernel_end = end_of(out.segments.back()); // non-empty: the entry is inside one
     EMBER_TRY_VOID(check_cmdline(config.cmdline, memory));
     out.cmdline = config.cmdline;
+    out.rsdp_addr = config.rsdp_addr;
     auto memmap = build_memmap(memory);
     if (!memmap) return tl::unexpected(std::move(memmap.error()));
     out.memmap = std::move(*memmap);
@@ -214,6 +215,7 @@ HvmStartInfo start_info(const PvhPlan& plan) {
     info.nr_modules = plan.initrd.empty() ? 0 : 1;
     info.modlist_paddr = plan.initrd.empty() ? 0 : kPvhModlistAddr;
     info.cmdline_paddr = plan.cmdline.empty() ? 0 : layout::kCmdlineAddr;
+    info.rsdp_paddr = plan.rsdp_addr;
     info.memmap_paddr = kPvhMemmapAddr;
     info.memmap_entries = static_cast<uint32_t>(plan.memmap.size());
     return info;

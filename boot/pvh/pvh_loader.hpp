@@ -44,6 +44,8 @@ struct PvhConfig {
     std::string_view cmdline;
     // Passed as module 0; nullptr: none. Must outlive load_pvh().
     const KernelImage* initrd = nullptr;
+    // Where the ACPI RSDP is (hvm_start_info.rsdp_paddr); 0: no ACPI tables.
+    GuestAddr rsdp_addr = 0;
 };
 
 // One PT_LOAD to carry out: copy `data` to `addr`, then make the next zero_size bytes zero.
@@ -64,6 +66,7 @@ struct PvhPlan {
     std::span<const std::byte> initrd;
     GuestAddr initrd_addr = 0;
     std::vector<HvmMemmapTableEntry> memmap;
+    GuestAddr rsdp_addr = 0;
 };
 
 // What the vCPU setup needs once the guest is loaded.

@@ -7,7 +7,7 @@ packages=(
     build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format clang-tidy
     libfdt-dev libseccomp-dev libgtest-dev libgmock-dev libbenchmark-dev
     nlohmann-json3-dev libfmt-dev libcli11-dev libexpected-dev liburing-dev
-    qemu-system-x86 curl
+    qemu-system-x86 curl acpica-tools
 )
 
 missing=()

@@ -16,7 +16,7 @@
 set -eu
 
 qemu=${QEMU:-qemu-system-x86_64}
-kernel='' append='' accel=tcg status='' expect='' spew='' timeout=10 stdin_file=''
+kernel='' append='' accel=tcg status='' expect='' spew='' timeout=60 stdin_file=''
 
 while [ $# -gt 0 ]; do
     case $1 in

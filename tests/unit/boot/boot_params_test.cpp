@@ -64,7 +64,9 @@ TEST(BootParams, ZeroPageFields) {
                                               .cmdline_size = 12,
                                               .initrd_addr = 0x3ff'f000,
                                               .initrd_size = 0x1800,
-                                              .e820 = e820});
+                                              .e820 = e820,
+                                              .rsdp_addr = 0xE0000});
+    EXPECT_EQ(bp.acpi_rsdp_addr, 0xE0000U);
     EXPECT_EQ(bp.hdr.type_of_loader, 0xff);
     EXPECT_EQ(bp.hdr.vid_mode, 0xffff);
     EXPECT_EQ(bp.hdr.cmd_line_ptr, 0x20000U);
@@ -77,7 +79,6 @@ TEST(BootParams, ZeroPageFields) {
     EXPECT_EQ(bp.hdr.init_size, 0x1234U); // the kernel's own fields are kept
     EXPECT_EQ(bp.hdr.boot_flag, 0xaa55);
     EXPECT_EQ(bp.sentinel, 0);
-    EXPECT_EQ(bp.acpi_rsdp_addr, 0U);
     EXPECT_EQ(bp.e820_entries, 2);
     expect_entry(bp.e820_table[0], 0, 0x9fc00, kE820Ram);
     expect_entry(bp.e820_table[1], 0x100000, 0x100000, kE820Ram);

@@ -106,7 +106,7 @@ TEST(PvhLoader, LoadsAKernelWithCmdlineAndInitrd) {
     const auto initrd = KernelImage::from_bytes("initrd.img", initrd_bytes, ImageKind::kInitrd);
     const std::string cmdline = "console=ttyS0 reboot=k panic=1";
 
-    auto plan = plan_pvh(elf, memory, {cmdline, &initrd});
+    auto plan = plan_pvh(elf, memory, {cmdline, &initrd, 0xE0000});
     ASSERT_TRUE(plan) << plan.error().message();
     auto boot = load_pvh(*plan, memory);
     ASSERT_TRUE(boot) << boot.error().message();
@@ -132,7 +132,7 @@ TEST(PvhLoader, LoadsAKernelWithCmdlineAndInitrd) {
     EXPECT_EQ(info->nr_modules, 1U);
     EXPECT_EQ(info->modlist_paddr, 0x6040U);
     EXPECT_EQ(info->cmdline_paddr, 0x2'0000U);
-    EXPECT_EQ(info->rsdp_paddr, 0U);
+    EXPECT_EQ(info->rsdp_paddr, 0xE0000U); // the ACPI RSDP the VMM wrote
     EXPECT_EQ(info->memmap_paddr, 0x6080U);
     EXPECT_EQ(info->memmap_entries, 3U);
     EXPECT_EQ(info->reserved, 0U);
