@@ -223,6 +223,25 @@ else
     cp "$ember" "$root/ember/ember"
 fi
 cp "$guests"/*.elf "$root/ember/guests/"
+# L2: the same Debian kernel as a guest of ember, with a busybox initramfs whose /init prints a
+# marker and facts (CPUs, memory), then powers off (ACPI S5 through ember's port 0x600).
+mkdir -p "$root/ember/linux" "$work/l2/bin" "$work/l2/proc"
+cp "$vmlinuz" "$root/ember/linux/vmlinuz"
+cp "$busybox" "$work/l2/bin/busybox"
+for applet in sh mount grep cat echo poweroff reboot; do ln -s busybox "$work/l2/bin/$applet"; done
+cat >"$work/l2/init" <<'L2INIT'
+#!/bin/sh
+/bin/busybox mount -t proc proc /proc
+echo "L2: marker: linux booted under ember"
+echo "L2: cpus $(grep -c ^processor /proc/cpuinfo)"
+echo "L2: $(grep MemTotal /proc/meminfo)"
+echo "L2: cmdline $(cat /proc/cmdline)"
+if grep -q lab_reboot /proc/cmdline; then reboot -f; fi
+poweroff -f
+L2INIT
+chmod 755 "$work/l2/init"
+(cd "$work/l2" && find . | LC_ALL=C sort | "$busybox" cpio -o -H newc -R 0:0 2>/dev/null) |
+    gzip -1 >"$root/ember/linux/initrd.cpio.gz"
 cp "$lab_dir/init.sh" "$root/init"
 cp "$lab_dir/lib.sh" "$root/lab/lib.sh"
 cp "$lab_dir"/scenarios/*.sh "$root/lab/scenarios/"

@@ -8,6 +8,9 @@
  * pieces that IDT gates and the TSS descriptor want at assembly time from this base (see
  * BOOT_ABS there); guest.ld asserts that .boot.text really starts here. */
 #define BOOT_BASE 0x100000
+/* linux64_entry (the ELF e_entry) is at BOOT_BASE + this: a bzImage's 64-bit entry offset, so
+ * the image flattened from BOOT_BASE is a bzImage's protected-mode part (tools/mkbzimage.c). */
+#define LINUX64_ENTRY_OFFSET 0x200
 
 /* GDT selectors (guest.ld/entry.S lay the GDT out in this order). The user data selector sits
  * below the user code one, as SYSRET expects, should a guest ever want it. */
@@ -27,6 +30,21 @@
 /* Boot protocols, as runtime_main receives them in %edi. */
 #define BOOT_PROTO_PVH 0
 #define BOOT_PROTO_LINUX64 1
+
+/* SMP (runtime/smp.c, entry.S): the real-mode page where APs start (SIPI vector 0x70 ->
+ * CS 0x7000, IP 0). Free in both boot layouts: below it the PVH start info (0x6000), the
+ * Linux-protocol zero page, GDT, page tables and stack (0x7000-0x10000) and the command line
+ * (0x20000, up to 64 KiB); above it the EBDA (0x9fc00). */
+#define AP_TRAMPOLINE_BASE 0x70000
+#define AP_SIPI_VECTOR (AP_TRAMPOLINE_BASE >> 12)
+/* The trampoline's own GDT: KERNEL_CS (64-bit) as the runtime's, and a 32-bit code segment. */
+#define AP_CODE32 0x10
+#define SMP_MAX_CPUS 256
+/* The local APIC (xAPIC MMIO, KVM's in-kernel LAPIC: accesses never leave the kernel). */
+#define LAPIC_BASE 0xfee00000
+#define LAPIC_ID 0x20
+#define LAPIC_ICR_LOW 0x300
+#define LAPIC_ICR_HIGH 0x310
 
 /* Ports. */
 #define SERIAL_PORT 0x3f8 /* COM1 THR: whole strings with rep outsb */

@@ -64,21 +64,6 @@ enter_ring3:
     iretq
     .size pvh_entry, . - pvh_entry
 
-/* Linux x86-64 boot protocol (the ELF entry point): long mode with the loader's page tables
- * and GDT, %rsi = boot_params. Take over CR4 (no SMEP/SMAP: every page of ours is a user
- * page that ring 0 must still reach), CR3 and the GDT; iretq reloads CS and SS from ours. */
-    .globl linux64_entry
-    .type linux64_entry, @function
-linux64_entry:
-    movl $CR4_PAE, %eax
-    movq %rax, %cr4
-    movl $pml4, %eax
-    movq %rax, %cr3
-    lgdt gdt_desc
-    movl $BOOT_PROTO_LINUX64, %edi
-    jmp enter_ring3
-    .size linux64_entry, . - linux64_entry
-
 /* ---- Ring-0 services ----------------------------------------------------------------------- */
 
 /* int3 (vector 3, a DPL-3 gate): call %rax in ring 0 with the caller's %rdi, return its %rax.
@@ -150,6 +135,26 @@ exception_common:
     andq $-16, %rsp
     call guest_exception
     jmp halt_forever
+
+/* The Linux 64-bit entry sits at exactly BOOT_BASE + LINUX64_ENTRY_OFFSET (0x200), where a
+ * bzImage's 64-bit entry is (load address + 0x200): a flat copy of the image from BOOT_BASE is
+ * a bzImage's protected-mode kernel as it is (tools/mkbzimage.c). The code above fits below;
+ * the gap is int3 filler. guest.ld asserts the address. */
+    .org LINUX64_ENTRY_OFFSET, 0xcc
+/* Linux x86-64 boot protocol (the ELF entry point): long mode with the loader's page tables
+ * and GDT, %rsi = boot_params. Take over CR4 (no SMEP/SMAP: every page of ours is a user
+ * page that ring 0 must still reach), CR3 and the GDT; iretq reloads CS and SS from ours. */
+    .globl linux64_entry
+    .type linux64_entry, @function
+linux64_entry:
+    movl $CR4_PAE, %eax
+    movq %rax, %cr4
+    movl $pml4, %eax
+    movq %rax, %cr3
+    lgdt gdt_desc
+    movl $BOOT_PROTO_LINUX64, %edi
+    jmp enter_ring3
+    .size linux64_entry, . - linux64_entry
 
 /* 64-bit TSS (104 bytes + I/O bitmap). RSP0 is the stack that faults from ring 3 land on.
  * IOPL=3 alone should let ring 3 use every port, but PVM ignores IOPL for user-mode port I/O
@@ -291,5 +296,86 @@ ring0_call:
     int3                            /* VEC_RING0_CALL */
     ret
     .size ring0_call, . - ring0_call
+
+/* ---- Application processors (runtime/smp.c) --------------------------------------------------- */
+/* The real-mode trampoline: smp_start_aps copies these bytes to AP_TRAMPOLINE_BASE (from ring 3)
+ * and starts the APs there with INIT + SIPI + SIPI. Real mode (CS = 0x7000) -> 32-bit protected
+ * mode on the trampoline's own GDT -> long mode on the runtime's static page tables -> ring 3:
+ * 18 straight-line ring-0 instructions, no loop, no memory written. The APs share nothing
+ * per-CPU: TR stays the reset one and no IDT is loaded, so a fault in an AP's ring-3 code
+ * ends the VM (triple fault). The ring-3 part (ap_user) uses no stack. These sections are
+ * dropped by --gc-sections from guests that do not call smp_start_aps. */
+#define TRAMP_OFF(sym) ((sym) - ap_trampoline_start)
+#define TRAMP_ABS(sym) (AP_TRAMPOLINE_BASE + TRAMP_OFF(sym))
+
+    .section .rodata.ap_trampoline, "a", @progbits
+    .balign 16
+    .globl ap_trampoline_start
+ap_trampoline_start:
+    .code16
+    lgdtl %cs:TRAMP_OFF(ap_gdt_desc)     /* DS is 0 after SIPI; CS has base 0x70000 */
+    movl $(CR0_ET | CR0_PE), %eax
+    movl %eax, %cr0
+    ljmpl $AP_CODE32, $TRAMP_ABS(ap_tramp32)
+    .code32
+ap_tramp32:                              /* touches no data: only control registers */
+    movl $CR4_PAE, %eax
+    movl %eax, %cr4
+    movl $pml4, %eax
+    movl %eax, %cr3
+    movl $MSR_EFER, %ecx
+    movl $EFER_LME, %eax
+    xorl %edx, %edx
+    wrmsr
+    movl $(CR0_PG | CR0_ET | CR0_PE), %eax
+    movl %eax, %cr0
+    ljmp $KERNEL_CS, $ap_long_mode
+    .balign 8
+ap_gdt:
+    .quad 0                         /* 0x00 null */
+    .quad 0x00af9a000000ffff        /* 0x08 KERNEL_CS: 64-bit code, as the runtime's */
+    .quad 0x00cf9a000000ffff        /* 0x10 AP_CODE32: 32-bit code */
+ap_gdt_end:
+ap_gdt_desc:
+    .word ap_gdt_end - ap_gdt - 1
+    .long TRAMP_ABS(ap_gdt)
+    .globl ap_trampoline_end
+ap_trampoline_end:
+
+    .section .text.ap_boot, "ax", @progbits
+    .code64
+/* Long mode, ring 0: the runtime's GDT (for the user selectors), then ring 3 through a shared
+ * read-only iret frame (every AP reads the same one; iretq only reads the stack). */
+ap_long_mode:
+    lgdt gdt_desc
+    movl $ap_iret_frame, %esp
+    iretq
+
+    .section .rodata.ap_boot, "a", @progbits
+    .balign 8
+ap_iret_frame:
+    .quad ap_user
+    .quad USER_CS
+    .quad 0x2                       /* RFLAGS: IF=0, IOPL 0 */
+    .quad 0                         /* RSP: ap_user uses no stack */
+    .quad USER_DS
+
+/* Ring 3: record the APIC ID (LAPIC ID register, bits 31:24) in the next free slot, then count
+ * this AP online (the count is what the BSP waits for, so the slot is written before), then
+ * spin. Not CPUID.1:EBX[31:24]: the PVM host runs CPUID natively (ring 0 too) and reports the
+ * host CPU's APIC ID, not ember's per-vCPU table; the in-kernel LAPIC's ID register is right. */
+    .section .text.ap_user, "ax", @progbits
+ap_user:
+    movl $(LAPIC_BASE + LAPIC_ID), %eax /* zero-extended; a disp32 would be sign-extended */
+    movl (%rax), %ebx
+    shrl $24, %ebx
+    movl $1, %eax
+    lock xaddl %eax, smp_ap_next_slot
+    cmpl $SMP_MAX_CPUS, %eax
+    jae 1f
+    movb %bl, smp_ap_apic_ids(%rax)
+1:  lock incl smp_ap_online
+2:  pause
+    jmp 2b
 
     .section .note.GNU-stack, "", @progbits

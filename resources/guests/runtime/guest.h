@@ -65,6 +65,25 @@ uint64_t ring0_call(uint64_t (*fn)(uint64_t), uint64_t arg);
 /* Ring 0 only (via ring0_call): cli; hlt forever. */
 uint64_t halt_forever(uint64_t unused);
 
+/* ---- Boot protocol ------------------------------------------------------------------------ */
+/* Which entry ran: BOOT_PROTO_PVH (pvh_entry, %ebx = hvm_start_info) or BOOT_PROTO_LINUX64
+ * (linux64_entry, %rsi = boot_params), and the guest-physical address of that structure (the
+ * PVH start info or the zero page; identity-mapped when below 1 GiB). */
+#define BOOT_PROTO_PVH 0
+#define BOOT_PROTO_LINUX64 1
+uint32_t boot_protocol(void);
+uint64_t boot_info(void);
+
+/* ---- SMP (runtime/smp.c) ------------------------------------------------------------------- */
+/* Copies the real-mode trampoline to 0x70000 and sends INIT + SIPI + SIPI to all other CPUs
+ * (LAPIC ICR, shorthand "all excluding self"). Each AP goes to long mode and ring 3, records
+ * its APIC ID (LAPIC ID register) in the next slot and increments the online count, then spins in ring 3 (pause). */
+#define SMP_MAX_CPUS 256 /* as arch.h */
+void smp_start_aps(void);
+uint32_t smp_aps_online(void);      /* APs that have arrived (acquire) */
+uint32_t smp_ap_apic_id(uint32_t slot); /* in arrival order, slot < smp_aps_online() */
+uint32_t cpu_apic_id(void);         /* this CPU's: LAPIC ID register bits 31:24 */
+
 /* ---- Small freestanding helpers ------------------------------------------------------------ */
 size_t guest_strlen(const char* s);
 bool guest_streq(const char* a, size_t a_len, const char* b); /* a[0..a_len) == b */

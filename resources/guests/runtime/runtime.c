@@ -25,6 +25,8 @@ _Static_assert(sizeof(struct hvm_start_info) == 56, "hvm_start_info is 56 bytes"
 #define MAPPED_RAM_END (1ull << 30)
 
 static const char* the_cmdline = "";
+static uint32_t the_boot_proto;
+static uint64_t the_boot_info;
 
 /* A structure or string the loader placed at paddr, if the identity map covers it. */
 static const void* phys(uint64_t paddr, uint64_t size) {
@@ -53,8 +55,18 @@ static const char* find_cmdline(uint32_t proto, uint64_t info) {
 /* Entered from user_start (entry.S), in ring 3. */
 _Noreturn void runtime_main(uint32_t proto, uint64_t info);
 _Noreturn void runtime_main(uint32_t proto, uint64_t info) {
+    the_boot_proto = proto;
+    the_boot_info = info;
     the_cmdline = find_cmdline(proto, info);
     guest_exit((uint32_t)guest_main(the_cmdline));
+}
+
+uint32_t boot_protocol(void) {
+    return the_boot_proto;
+}
+
+uint64_t boot_info(void) {
+    return the_boot_info;
 }
 
 const char* cmdline(void) {
