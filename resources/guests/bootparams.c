@@ -7,17 +7,17 @@
  * struct setup_header at 0x1f1); the guests are freestanding, so only these are copied. */
 #include "runtime/guest.h"
 
-#define BP_EXT_RAMDISK_IMAGE 0x0c0  /* u32: ramdisk_image bits 63:32 */
-#define BP_EXT_RAMDISK_SIZE 0x0c4   /* u32: ramdisk_size bits 63:32 */
-#define BP_EXT_CMD_LINE_PTR 0x0c8   /* u32: cmd_line_ptr bits 63:32 */
-#define BP_E820_ENTRIES 0x1e8       /* u8: entries used in e820_table */
-#define BP_TYPE_OF_LOADER 0x210     /* u8: hdr.type_of_loader */
-#define BP_RAMDISK_IMAGE 0x218      /* u32: hdr.ramdisk_image */
-#define BP_RAMDISK_SIZE 0x21c       /* u32: hdr.ramdisk_size */
-#define BP_CMD_LINE_PTR 0x228       /* u32: hdr.cmd_line_ptr */
-#define BP_E820_TABLE 0x2d0         /* struct boot_e820_entry[128] */
-#define E820_MAX_ENTRIES 128        /* E820_MAX_ENTRIES_ZEROPAGE */
-#define E820_ENTRY_SIZE 20          /* packed: u64 addr, u64 size, u32 type */
+#define BP_EXT_RAMDISK_IMAGE 0x0c0 /* u32: ramdisk_image bits 63:32 */
+#define BP_EXT_RAMDISK_SIZE 0x0c4  /* u32: ramdisk_size bits 63:32 */
+#define BP_EXT_CMD_LINE_PTR 0x0c8  /* u32: cmd_line_ptr bits 63:32 */
+#define BP_E820_ENTRIES 0x1e8      /* u8: entries used in e820_table */
+#define BP_TYPE_OF_LOADER 0x210    /* u8: hdr.type_of_loader */
+#define BP_RAMDISK_IMAGE 0x218     /* u32: hdr.ramdisk_image */
+#define BP_RAMDISK_SIZE 0x21c      /* u32: hdr.ramdisk_size */
+#define BP_CMD_LINE_PTR 0x228      /* u32: hdr.cmd_line_ptr */
+#define BP_E820_TABLE 0x2d0        /* struct boot_e820_entry[128] */
+#define E820_MAX_ENTRIES 128       /* E820_MAX_ENTRIES_ZEROPAGE */
+#define E820_ENTRY_SIZE 20         /* packed: u64 addr, u64 size, u32 type */
 
 static uint32_t rd32(const uint8_t* p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;

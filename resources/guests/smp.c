@@ -21,8 +21,7 @@ int guest_main(const char* cmd) {
     }
     uint32_t online = smp_aps_online();
     if (online != want) {
-        con_printf("smp: %u of %u application processors came online; giving up\n", online,
-                   want);
+        con_printf("smp: %u of %u application processors came online; giving up\n", online, want);
         return 2;
     }
 

@@ -77,12 +77,13 @@ uint64_t boot_info(void);
 /* ---- SMP (runtime/smp.c) ------------------------------------------------------------------- */
 /* Copies the real-mode trampoline to 0x70000 and sends INIT + SIPI + SIPI to all other CPUs
  * (LAPIC ICR, shorthand "all excluding self"). Each AP goes to long mode and ring 3, records
- * its APIC ID (LAPIC ID register) in the next slot and increments the online count, then spins in ring 3 (pause). */
+ * its APIC ID (LAPIC ID register) in the next slot and increments the online count, then spins in
+ * ring 3 (pause). */
 #define SMP_MAX_CPUS 256 /* as arch.h */
 void smp_start_aps(void);
-uint32_t smp_aps_online(void);      /* APs that have arrived (acquire) */
+uint32_t smp_aps_online(void);          /* APs that have arrived (acquire) */
 uint32_t smp_ap_apic_id(uint32_t slot); /* in arrival order, slot < smp_aps_online() */
-uint32_t cpu_apic_id(void);         /* this CPU's: LAPIC ID register bits 31:24 */
+uint32_t cpu_apic_id(void);             /* this CPU's: LAPIC ID register bits 31:24 */
 
 /* ---- Small freestanding helpers ------------------------------------------------------------ */
 size_t guest_strlen(const char* s);

@@ -25,29 +25,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SETUP_SECTS 1                  /* setup = (1 + 1) * 512 bytes */
+#define SETUP_SECTS 1 /* setup = (1 + 1) * 512 bytes */
 #define SETUP_SIZE ((SETUP_SECTS + 1) * 512)
-#define ENTRY64_OFFSET 0x200           /* the 64-bit entry: load address + 0x200 */
+#define ENTRY64_OFFSET 0x200 /* the 64-bit entry: load address + 0x200 */
 #define MAX_IMAGE (64u << 20)
 
 /* setup_header fields (file offsets). */
-#define HDR_SETUP_SECTS 0x1f1          /* u8 */
-#define HDR_SYSSIZE 0x1f4              /* u32: protected-mode size in 16-byte paragraphs */
-#define HDR_VID_MODE 0x1fa             /* u16 */
-#define HDR_BOOT_FLAG 0x1fe            /* u16: 0xAA55 */
-#define HDR_JUMP 0x200                 /* u16: jmp short to the end of the header */
-#define HDR_HEADER 0x202               /* u32: "HdrS" */
-#define HDR_VERSION 0x206              /* u16 */
-#define HDR_LOADFLAGS 0x211            /* u8 */
-#define HDR_CODE32_START 0x214         /* u32 */
-#define HDR_INITRD_ADDR_MAX 0x22c      /* u32 */
-#define HDR_KERNEL_ALIGNMENT 0x230     /* u32 */
-#define HDR_RELOCATABLE 0x234          /* u8 */
-#define HDR_XLOADFLAGS 0x236           /* u16 */
-#define HDR_CMDLINE_SIZE 0x238         /* u32 */
-#define HDR_PREF_ADDRESS 0x258         /* u64 */
-#define HDR_INIT_SIZE 0x260            /* u32 */
-#define HDR_END 0x264                  /* end of the 2.12 header (handover_offset included) */
+#define HDR_SETUP_SECTS 0x1f1      /* u8 */
+#define HDR_SYSSIZE 0x1f4          /* u32: protected-mode size in 16-byte paragraphs */
+#define HDR_VID_MODE 0x1fa         /* u16 */
+#define HDR_BOOT_FLAG 0x1fe        /* u16: 0xAA55 */
+#define HDR_JUMP 0x200             /* u16: jmp short to the end of the header */
+#define HDR_HEADER 0x202           /* u32: "HdrS" */
+#define HDR_VERSION 0x206          /* u16 */
+#define HDR_LOADFLAGS 0x211        /* u8 */
+#define HDR_CODE32_START 0x214     /* u32 */
+#define HDR_INITRD_ADDR_MAX 0x22c  /* u32 */
+#define HDR_KERNEL_ALIGNMENT 0x230 /* u32 */
+#define HDR_RELOCATABLE 0x234      /* u8 */
+#define HDR_XLOADFLAGS 0x236       /* u16 */
+#define HDR_CMDLINE_SIZE 0x238     /* u32 */
+#define HDR_PREF_ADDRESS 0x258     /* u64 */
+#define HDR_INIT_SIZE 0x260        /* u32 */
+#define HDR_END 0x264              /* end of the 2.12 header (handover_offset included) */
 
 #define LOADED_HIGH 0x01
 #define XLF_KERNEL_64 0x0001
@@ -130,8 +130,8 @@ int main(int argc, char** argv) {
     if (base == UINT64_MAX || file_end <= base) die("'%s' has no PT_LOAD with bytes%.0llu", in, 0);
     if (base < 0x100000) die("'%s' is linked below 1 MiB (base 0x%llx)", in, base);
     if (entry != base + ENTRY64_OFFSET)
-        die("'%s': e_entry must be the base + 0x200 (the bzImage 64-bit entry); it is 0x%llx",
-            in, entry);
+        die("'%s': e_entry must be the base + 0x200 (the bzImage 64-bit entry); it is 0x%llx", in,
+            entry);
     if (mem_end - base > MAX_IMAGE) die("'%s' spans more than %llu bytes", in, MAX_IMAGE);
 
     const uint64_t pm_size = (file_end - base + 15) & ~(uint64_t)15;
@@ -149,9 +149,9 @@ int main(int argc, char** argv) {
 
     out[HDR_SETUP_SECTS] = SETUP_SECTS;
     put(out + HDR_SYSSIZE, 4, pm_size / 16);
-    put(out + HDR_VID_MODE, 2, 0xffff);              /* "normal" */
+    put(out + HDR_VID_MODE, 2, 0xffff); /* "normal" */
     put(out + HDR_BOOT_FLAG, 2, 0xaa55);
-    out[HDR_JUMP] = 0xeb;                            /* jmp short past the header */
+    out[HDR_JUMP] = 0xeb; /* jmp short past the header */
     out[HDR_JUMP + 1] = (unsigned char)(HDR_END - (HDR_JUMP + 2));
     memcpy(out + HDR_HEADER, "HdrS", 4);
     put(out + HDR_VERSION, 2, 0x020c);
@@ -159,9 +159,9 @@ int main(int argc, char** argv) {
     put(out + HDR_CODE32_START, 4, base);
     put(out + HDR_INITRD_ADDR_MAX, 4, 0x7fffffff);
     put(out + HDR_KERNEL_ALIGNMENT, 4, 0x200000);
-    out[HDR_RELOCATABLE] = 0;                        /* runs at pref_address only */
+    out[HDR_RELOCATABLE] = 0; /* runs at pref_address only */
     put(out + HDR_XLOADFLAGS, 2, XLF_KERNEL_64);
-    put(out + HDR_CMDLINE_SIZE, 4, 0xffff);          /* the runtime takes any length */
+    put(out + HDR_CMDLINE_SIZE, 4, 0xffff); /* the runtime takes any length */
     put(out + HDR_PREF_ADDRESS, 8, base);
     put(out + HDR_INIT_SIZE, 4, init_size);
 
