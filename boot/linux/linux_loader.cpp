@@ -1,6 +1,7 @@
 #include "boot/linux/linux_loader.hpp"
 
 #include "boot/linux/bzimage.hpp"
+#include "boot/placement.hpp"
 #include "boot/x86_64/long_mode.hpp"
 #include "vmm/core/layout.hpp"
 
@@ -13,24 +14,6 @@ namespace {
 
 using layout::kMiB;
 using layout::kPageSize;
-
-uint64_t align_down(uint64_t value, uint64_t align) {
-    return value & ~(align - 1);
-}
-uint64_t align_up(uint64_t value, uint64_t align) {
-    return (value + align - 1) & ~(align - 1);
-}
-uint64_t mib_ceil(uint64_t bytes) {
-    return (bytes + kMiB - 1) / kMiB;
-}
-
-// The end of the RAM that starts below the MMIO gap and holds 1 MiB.
-uint64_t low_ram_end(const GuestMemory& memory) {
-    for (const auto& m : memory.mappings())
-        if (m.region.start <= layout::kHighMemoryStart && layout::kHighMemoryStart < m.region.end())
-            return std::min(m.region.end(), layout::kMmioGapStart);
-    return 0;
-}
 
 // Where a bzImage goes. It is loaded at pref_address (LOAD_PHYSICAL_ADDR, 16 MiB by default)
 // when that is at or above 1 MiB: the decompressor runs the kernel at
@@ -175,22 +158,6 @@ Result<LinuxPlan> plan(const KernelImage& kernel, const GuestMemory& memory,
     out.map_end = std::max({out.kernel_end, out.initrd_addr + out.initrd.size(),
                             layout::kCmdlineAddr + layout::kCmdlineMax});
     return out;
-}
-
-// Zeroes [addr, addr + len) a page at a time, skipping pages that already read as zero, so a
-// large bss costs no RSS on fresh memory (see the PVH loader, which does the same).
-Result<void> zero_range(const GuestMemory& memory, GuestAddr addr, uint64_t len) {
-    static constexpr std::array<std::byte, kPageSize> kZeros{};
-    auto span = memory.span(addr, len);
-    if (!span) return tl::unexpected(std::move(span.error()));
-    uint64_t done = 0;
-    while (done < len) {
-        const uint64_t chunk = std::min(len - done, kPageSize - (addr + done) % kPageSize);
-        std::byte* p = span->data() + done;
-        if (std::memcmp(p, kZeros.data(), chunk) != 0) std::memset(p, 0, chunk);
-        done += chunk;
-    }
-    return {};
 }
 
 Result<void> load(const LinuxPlan& plan, const GuestMemory& memory) {

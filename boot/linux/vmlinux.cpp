@@ -1,40 +1,12 @@
 #include "boot/linux/vmlinux.hpp"
 
+#include "boot/placement.hpp"
 #include "vmm/core/layout.hpp"
 
 #include <algorithm>
 
 namespace ember::boot {
 namespace {
-
-using layout::kMiB;
-
-uint64_t mib_ceil(uint64_t bytes) {
-    return (bytes + kMiB - 1) / kMiB;
-}
-
-Result<void> check_placement(const ElfSegment& seg, const GuestMemory& memory) {
-    const uint64_t end = seg.paddr + seg.mem_size; // no overflow: Elf64::parse checked
-    if (seg.paddr < layout::kHighMemoryStart)
-        return make_error(Errc::kInvalidInput,
-                          "segment {} [{:#x}, {:#x}) overlaps the boot area below 1 MiB (zero "
-                          "page, page tables, command line); link the kernel at 1 MiB ({:#x}) or "
-                          "above",
-                          seg.index, seg.paddr, end, layout::kHighMemoryStart);
-    if (seg.paddr < layout::kMmioGapEnd && end > layout::kMmioGapStart)
-        return make_error(Errc::kInvalidInput,
-                          "segment {} [{:#x}, {:#x}) lies in the 32-bit MMIO gap [{:#x}, {:#x}) "
-                          "that ember keeps for devices; link the kernel below 3 GiB",
-                          seg.index, seg.paddr, end, layout::kMmioGapStart, layout::kMmioGapEnd);
-    if (!memory.contains(seg.paddr, seg.mem_size)) {
-        const uint64_t needed = end > layout::kMmioGapEnd ? end - layout::kMmioGapSize : end;
-        return make_error(Errc::kInvalidArgument,
-                          "segment {} [{:#x}, {:#x}) lies outside guest RAM of {} MiB; raise "
-                          "--mem-mib to at least {}",
-                          seg.index, seg.paddr, end, memory.total_size() / kMiB, mib_ceil(needed));
-    }
-    return {};
-}
 
 // e_entry as a physical address: as is when a segment loads that byte, else converted from the
 // virtual address of a segment that holds it.
@@ -58,7 +30,8 @@ Result<VmlinuxPlan> plan_vmlinux(const Elf64& elf, const GuestMemory& memory) {
     VmlinuxPlan plan;
     for (const auto& seg : elf.segments()) {
         if (seg.mem_size == 0) continue;
-        EMBER_TRY_VOID(check_placement(seg, memory));
+        EMBER_TRY_VOID(
+            check_segment_placement(seg, memory, "zero page, page tables, command line"));
         plan.segments.push_back(
             {seg.index, seg.paddr, elf.file_data(seg), seg.mem_size - seg.file_size});
     }

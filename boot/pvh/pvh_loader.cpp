@@ -1,5 +1,7 @@
 #include "boot/pvh/pvh_loader.hpp"
 
+#include "boot/placement.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -10,15 +12,6 @@ namespace {
 using layout::kMiB;
 using layout::kPageSize;
 
-uint64_t align_down(uint64_t value, uint64_t align) {
-    return value & ~(align - 1);
-}
-uint64_t align_up(uint64_t value, uint64_t align) {
-    return (value + align - 1) & ~(align - 1);
-}
-uint64_t mib_ceil(uint64_t bytes) {
-    return (bytes + kMiB - 1) / kMiB;
-}
 uint64_t end_of(const PvhSegmentLoad& s) {
     return s.addr + s.data.size() + s.zero_size;
 }
@@ -47,38 +40,15 @@ Result<uint32_t> find_entry(const Elf64& elf) {
     return static_cast<uint32_t>(entry);
 }
 
-// Where one PT_LOAD goes: above the boot area, outside the MMIO gap, inside guest RAM.
-Result<void> check_placement(const ElfSegment& seg, const GuestMemory& memory) {
-    const uint64_t end = seg.paddr + seg.mem_size; // no overflow: Elf64::parse checked
-    if (seg.paddr < layout::kHighMemoryStart)
-        return make_error(Errc::kInvalidInput,
-                          "segment {} [{:#x}, {:#x}) overlaps the boot area below 1 MiB (start "
-                          "info at {:#x}, command line at {:#x}, legacy hole from {:#x}); link the "
-                          "kernel at 1 MiB ({:#x}) or above",
-                          seg.index, seg.paddr, end, kPvhStartInfoAddr, layout::kCmdlineAddr,
-                          kPvhLowRamEnd, layout::kHighMemoryStart);
-    if (seg.paddr < layout::kMmioGapEnd && end > layout::kMmioGapStart)
-        return make_error(Errc::kInvalidInput,
-                          "segment {} [{:#x}, {:#x}) lies in the 32-bit MMIO gap [{:#x}, {:#x}) "
-                          "that ember keeps for devices; link the kernel below 3 GiB",
-                          seg.index, seg.paddr, end, layout::kMmioGapStart, layout::kMmioGapEnd);
-    if (!memory.contains(seg.paddr, seg.mem_size)) {
-        // RAM above 4 GiB holds what does not fit below the gap.
-        const uint64_t needed = end > layout::kMmioGapEnd ? end - layout::kMmioGapSize : end;
-        return make_error(Errc::kInvalidArgument,
-                          "segment {} [{:#x}, {:#x}) lies outside guest RAM of {} MiB; raise "
-                          "--mem-mib to at least {}",
-                          seg.index, seg.paddr, end, memory.total_size() / kMiB, mib_ceil(needed));
-    }
-    return {};
-}
-
 // Checks every PT_LOAD and returns them sorted by address. Empty segments load nothing.
 Result<std::vector<PvhSegmentLoad>> plan_segments(const Elf64& elf, const GuestMemory& memory) {
     std::vector<PvhSegmentLoad> loads;
     for (const auto& seg : elf.segments()) {
         if (seg.mem_size == 0) continue;
-        EMBER_TRY_VOID(check_placement(seg, memory));
+        EMBER_TRY_VOID(check_segment_placement(
+            seg, memory,
+            fmt::format("start info at {:#x}, command line at {:#x}, legacy hole from {:#x}",
+                        kPvhStartInfoAddr, layout::kCmdlineAddr, kPvhLowRamEnd)));
         loads.push_back({seg.index, seg.paddr, elf.file_data(seg), seg.mem_size - seg.file_size});
     }
     std::sort(loads.begin(), loads.end(),
@@ -123,12 +93,6 @@ Result<void> check_cmdline(std::string_view cmdline, const GuestMemory& memory) 
 }
 
 // The end of the RAM that starts below the MMIO gap and holds the kernel (1 MiB).
-uint64_t low_ram_end(const GuestMemory& memory) {
-    for (const auto& m : memory.mappings())
-        if (m.region.start <= layout::kHighMemoryStart && layout::kHighMemoryStart < m.region.end())
-            return std::min(m.region.end(), layout::kMmioGapStart);
-    return 0;
-}
 
 // The highest page-aligned address below the end of low RAM where `size` bytes overlap no
 // segment: Linux keeps an initrd where it is if it can, so high keeps it out of the kernel's way.
@@ -190,23 +154,6 @@ Result<PvhPlan> plan(const Elf64& elf, const GuestMemory& memory, const PvhConfi
     if (!memmap) return tl::unexpected(std::move(memmap.error()));
     out.memmap = std::move(*memmap);
     return out;
-}
-
-// Zeroes [addr, addr + len) a page at a time, skipping pages that already read as zero: fresh
-// anonymous guest memory is zero and reading it maps the shared zero page, so a large bss costs
-// no RSS until the guest writes it; reused memory (a reboot) still ends up zeroed.
-Result<void> zero_range(const GuestMemory& memory, GuestAddr addr, uint64_t len) {
-    static constexpr std::array<std::byte, kPageSize> kZeros{};
-    auto span = memory.span(addr, len);
-    if (!span) return tl::unexpected(std::move(span.error()));
-    uint64_t done = 0;
-    while (done < len) {
-        const uint64_t chunk = std::min(len - done, kPageSize - (addr + done) % kPageSize);
-        std::byte* p = span->data() + done;
-        if (std::memcmp(p, kZeros.data(), chunk) != 0) std::memset(p, 0, chunk);
-        done += chunk;
-    }
-    return {};
 }
 
 HvmStartInfo start_info(const PvhPlan& plan) {
