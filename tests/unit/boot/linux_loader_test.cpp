@@ -205,7 +205,8 @@ TEST(LinuxLoader, RefusesWhatIsNeitherBzImageNorElf) {
 TEST(LinuxLoader, BootsAPvhElfThroughItsElfEntry) {
     auto b = ElfBuilder::pvh_kernel(); // PVH note at 1 MiB + 0x10
     b.header().e_entry = 0x10'0100;
-    const auto kernel = KernelImage::from_bytes("hello.elf", b.build());
+    const auto bytes = b.build(); // from_bytes does not copy: keep the bytes alive
+    const auto kernel = KernelImage::from_bytes("hello.elf", bytes);
     auto plan = plan_linux(kernel, make_memory(64 * kMiB), {});
     ASSERT_TRUE(plan) << plan.error().message();
     EXPECT_EQ(plan->entry, 0x10'0100U);
