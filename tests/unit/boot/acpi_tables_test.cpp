@@ -1,7 +1,9 @@
 #include "boot/acpi/aml.hpp"
+
 #include "boot/acpi/layouts.hpp"
 #include "boot/acpi/platform.hpp"
 #include "boot/acpi/tables.hpp"
+#include "tests/unit/boot/test_memory.hpp"
 #include "vmm/core/layout.hpp"
 
 #include <gmock/gmock.h>
@@ -286,12 +288,6 @@ TEST(AcpiDsdtTest, ThreeDevicesByteExact) {
 }
 
 // ---- write_acpi_tables ----
-
-GuestMemory make_memory(uint64_t size) {
-    auto m = GuestMemory::create(GuestMemory::x86_regions(size));
-    EXPECT_TRUE(m) << m.error().message();
-    return std::move(*m);
-}
 
 Bytes read(const GuestMemory& memory, GuestAddr addr, size_t len) {
     Bytes out(len);

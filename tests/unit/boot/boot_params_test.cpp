@@ -1,5 +1,7 @@
 #include "boot/linux/boot_params.hpp"
 
+#include "tests/unit/boot/test_memory.hpp"
+
 #include "vmm/core/layout.hpp"
 
 #include <gtest/gtest.h>
@@ -9,12 +11,6 @@ namespace {
 
 constexpr uint64_t kMiB = layout::kMiB;
 constexpr uint64_t kGiB = layout::kGiB;
-
-GuestMemory make_memory(uint64_t size) {
-    auto m = GuestMemory::create(GuestMemory::x86_regions(size));
-    EXPECT_TRUE(m) << m.error().message();
-    return std::move(*m);
-}
 
 void expect_entry(const boot_e820_entry& e, uint64_t addr, uint64_t size, uint32_t type) {
     const uint64_t a = e.addr; // packed: copy out before comparing

@@ -1,5 +1,7 @@
 #include "boot/linux/linux_loader.hpp"
 
+#include "tests/unit/boot/test_memory.hpp"
+
 #include "boot/x86_64/long_mode.hpp"
 #include "tests/unit/boot/bzimage_builder.hpp"
 #include "tests/unit/boot/elf_builder.hpp"
@@ -25,12 +27,6 @@ using ::testing::StartsWith;
 
 constexpr uint64_t kMiB = layout::kMiB;
 
-GuestMemory make_memory(uint64_t size) {
-    auto m = GuestMemory::create(GuestMemory::x86_regions(size));
-    EXPECT_TRUE(m) << m.error().message();
-    return std::move(*m);
-}
-
 std::vector<std::byte> read(const GuestMemory& memory, GuestAddr addr, size_t len) {
     std::vector<std::byte> out(len);
     EXPECT_TRUE(memory.read(addr, out));
@@ -50,18 +46,6 @@ std::string plan_error(const std::vector<std::byte>& file, const GuestMemory& me
     if (plan) return "<planned>";
     EXPECT_EQ(plan.error().code(), code) << plan.error().message();
     return plan.error().message();
-}
-
-size_t resident_pages(const GuestMemory& memory) {
-    const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-    size_t count = 0;
-    for (const auto& m : memory.mappings()) {
-        std::vector<unsigned char> vec(m.region.size / page);
-        EXPECT_EQ(::mincore(m.host, m.region.size, vec.data()), 0);
-        count += static_cast<size_t>(
-            std::count_if(vec.begin(), vec.end(), [](unsigned char c) { return (c & 1) != 0; }));
-    }
-    return count;
 }
 
 TEST(LinuxLoader, LoadsAVmlinuxWithCmdlineAndInitrd) {

@@ -1,5 +1,7 @@
 #include "boot/x86_64/long_mode.hpp"
 
+#include "tests/unit/boot/test_memory.hpp"
+
 #include "vmm/core/layout.hpp"
 
 #include <gtest/gtest.h>
@@ -11,12 +13,6 @@ namespace {
 
 constexpr uint64_t kMiB = layout::kMiB;
 constexpr uint64_t kGiB = layout::kGiB;
-
-GuestMemory make_memory(uint64_t size) {
-    auto m = GuestMemory::create(GuestMemory::x86_regions(size));
-    EXPECT_TRUE(m) << m.error().message();
-    return std::move(*m);
-}
 
 uint64_t entry_at(const GuestMemory& memory, GuestAddr table, size_t index) {
     auto v = memory.read_obj<uint64_t>(table + index * 8);

@@ -1,5 +1,7 @@
 #include "boot/x86_64/mptable.hpp"
 
+#include "tests/unit/boot/test_memory.hpp"
+
 #include "boot/acpi/platform.hpp"
 #include "vmm/core/layout.hpp"
 
@@ -32,12 +34,6 @@ std::string str(const Bytes& b, size_t offset, size_t len) {
     std::string s(len, '\0');
     std::memcpy(s.data(), b.data() + offset, len);
     return s;
-}
-
-GuestMemory make_memory(uint64_t size) {
-    auto m = GuestMemory::create(GuestMemory::x86_regions(size));
-    EXPECT_TRUE(m) << m.error().message();
-    return std::move(*m);
 }
 
 void expect_interrupt(const Bytes& t, size_t off, uint8_t type, uint8_t irq_type, uint8_t irq,

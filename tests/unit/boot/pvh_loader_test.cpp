@@ -1,6 +1,7 @@
 #include "boot/pvh/pvh_loader.hpp"
 
 #include "tests/unit/boot/elf_builder.hpp"
+#include "tests/unit/boot/test_memory.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -23,12 +24,6 @@ using testing::pattern;
 constexpr uint64_t kMiB = layout::kMiB;
 constexpr uint64_t kGiB = layout::kGiB;
 
-GuestMemory make_memory(uint64_t size) {
-    auto m = GuestMemory::create(GuestMemory::x86_regions(size));
-    EXPECT_TRUE(m) << m.error().message();
-    return std::move(*m);
-}
-
 Elf64 parsed(const std::vector<std::byte>& file) {
     auto elf = Elf64::parse(file, "kernel 'test.elf'");
     EXPECT_TRUE(elf) << elf.error().message();
@@ -49,19 +44,6 @@ std::vector<std::byte> read(const GuestMemory& memory, GuestAddr addr, size_t le
     std::vector<std::byte> out(len);
     EXPECT_TRUE(memory.read(addr, out));
     return out;
-}
-
-// Guest pages the host has made resident (mincore): a page read or written shows up.
-size_t resident_pages(const GuestMemory& memory) {
-    const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-    size_t count = 0;
-    for (const auto& m : memory.mappings()) {
-        std::vector<unsigned char> vec(m.region.size / page);
-        EXPECT_EQ(::mincore(m.host, m.region.size, vec.data()), 0);
-        count += static_cast<size_t>(
-            std::count_if(vec.begin(), vec.end(), [](unsigned char c) { return (c & 1) != 0; }));
-    }
-    return count;
 }
 
 // The Rss of the mapping at `host` from /proc/self/smaps, in KiB; -1 if not found. Unlike

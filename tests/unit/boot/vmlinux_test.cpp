@@ -1,6 +1,7 @@
 #include "boot/linux/vmlinux.hpp"
 
 #include "tests/unit/boot/elf_builder.hpp"
+#include "tests/unit/boot/test_memory.hpp"
 #include "vmm/core/layout.hpp"
 
 #include <gmock/gmock.h>
@@ -14,12 +15,6 @@ using ::testing::HasSubstr;
 using testing::pattern;
 
 constexpr uint64_t kMiB = layout::kMiB;
-
-GuestMemory make_memory(uint64_t size) {
-    auto m = GuestMemory::create(GuestMemory::x86_regions(size));
-    EXPECT_TRUE(m) << m.error().message();
-    return std::move(*m);
-}
 
 // A vmlinux as Linux links one: text at 16 MiB physical, 0xffffffff81000000 virtual.
 ElfBuilder linux_like(uint64_t entry) {
