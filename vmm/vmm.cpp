@@ -245,7 +245,7 @@ Result<void> Vmm::create_vcpus(const VmConfig& config, const KernelBoot& kernel_
     for (uint32_t i = 0; i < config.vcpus; ++i) {
         auto vcpu = Vcpu::create(kvm_, vm_, i);
         if (!vcpu) return tl::unexpected(std::move(vcpu.error()));
-        EMBER_TRY_VOID(vcpu->set_cpuid(*cpuid, config.vcpus));
+        EMBER_TRY_VOID(vcpu->set_cpuid(x86::guest_cpuid(*cpuid, i, config.vcpus)));
         EMBER_TRY_VOID(x86::setup_boot_cpu_state(*vcpu, *msrs));
         vcpus.push_back(std::move(*vcpu));
     }

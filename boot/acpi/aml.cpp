@@ -182,6 +182,35 @@ Bytes extended_interrupt(uint32_t gsi, Trigger trigger, Polarity polarity) {
     return out;
 }
 
+Bytes io_port(uint16_t base, uint8_t length) {
+    Bytes out{std::byte{0x47}};   // small item, type 0x08, 7 bytes follow
+    out.push_back(std::byte{1});  // 16-bit address decode
+    append_le<2>(out, base);      // minimum base
+    append_le<2>(out, base);      // maximum base: the range is fixed
+    out.push_back(std::byte{1});  // alignment
+    out.push_back(std::byte{length});
+    return out;
+}
+
+Bytes irq_no_flags(uint8_t irq) {
+    Bytes out{std::byte{0x22}}; // small item, type 0x04, 2 bytes follow: the IRQ mask
+    append_le<2>(out, uint64_t{1} << irq);
+    return out;
+}
+
+uint32_t eisa_id(std::string_view id) {
+    auto letter = [&](size_t i) { return static_cast<uint32_t>(id[i] - 0x40) & 0x1f; };
+    auto hex = [&](size_t i) {
+        const char c = id[i];
+        return static_cast<uint32_t>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    };
+    // Big-endian bit packing: 5-bit letters, then 4-bit digits, stored as a little-endian dword.
+    const uint32_t packed = (letter(0) << 26) | (letter(1) << 21) | (letter(2) << 16) |
+                            (hex(3) << 12) | (hex(4) << 8) | (hex(5) << 4) | hex(6);
+    return ((packed & 0xff) << 24) | ((packed & 0xff00) << 8) | ((packed >> 8) & 0xff00) |
+           (packed >> 24);
+}
+
 Bytes resource_template(const Bytes& descriptors) {
     // End Tag: small item 0x0F with one byte, a checksum; 0 means "treat as correct".
     const Bytes body = concat({descriptors, Bytes{std::byte{0x79}, std::byte{0x00}}});

@@ -73,6 +73,14 @@ enum class Polarity : uint8_t { kActiveHigh, kActiveLow };
 [[nodiscard]] Bytes memory32_fixed(uint32_t base, uint32_t length, bool writable);
 // Interrupt(ResourceConsumer, trigger, polarity, Exclusive) {gsi}: large item 0x09, 9 bytes.
 [[nodiscard]] Bytes extended_interrupt(uint32_t gsi, Trigger trigger, Polarity polarity);
+// IO(Decode16, base, base, 1, length): a fixed legacy port range; small item 0x08, 8 bytes.
+[[nodiscard]] Bytes io_port(uint16_t base, uint8_t length);
+// IRQNoFlags() {irq}: an ISA interrupt (edge, active high, exclusive); small item 0x04, 3 bytes.
+[[nodiscard]] Bytes irq_no_flags(uint8_t irq);
 [[nodiscard]] Bytes resource_template(const Bytes& descriptors);
+
+// EisaId("PNP0501"): three letters and four hex digits compressed into a 32-bit integer, as
+// _HID values of PC devices are written. `id` must be valid (7 characters: A-Z x3, hex x4).
+[[nodiscard]] uint32_t eisa_id(std::string_view id);
 
 } // namespace ember::boot::aml

@@ -3,6 +3,8 @@
 #include "boot/acpi/aml.hpp"
 #include "boot/acpi/layouts.hpp"
 #include "boot/acpi/platform.hpp"
+#include "vmm/devices/i8042.hpp"
+#include "vmm/devices/serial.hpp"
 
 #include <fmt/format.h>
 
@@ -78,6 +80,32 @@ aml::Bytes virtio_device(size_t index, const VirtioMmioDevice& dev) {
                                  aml::name("_UID", aml::integer(index)),
                                  aml::name("_CRS", crs),
                              }));
+}
+
+// The legacy ISA devices every ember VM has, with the ports and IRQs the VMM gives them. A
+// hardware-reduced ACPI platform has no legacy PIC, so Linux maps no ISA IRQ it is not told
+// about: without these, request_irq(4) for the serial port's interrupt-driven TTY (the console
+// of user space) and request_irq(1) for the i8042 fail with -EINVAL.
+aml::Bytes legacy_devices() {
+    using devices::kCom1Base, devices::kSerialPortCount, devices::kCom1Irq;
+    using devices::kI8042Base, devices::kI8042KbdIrq;
+    const aml::Bytes com1 = aml::device(
+        "COM1", aml::concat({
+                    aml::name("_HID", aml::integer(aml::eisa_id("PNP0501"))), // 16550A UART
+                    aml::name("_UID", aml::integer(1)),
+                    aml::name("_CRS", aml::resource_template(aml::concat(
+                                          {aml::io_port(kCom1Base, kSerialPortCount),
+                                           aml::irq_no_flags(kCom1Irq)}))),
+                }));
+    const aml::Bytes kbd = aml::device(
+        "PS2K", aml::concat({
+                    aml::name("_HID", aml::integer(aml::eisa_id("PNP0303"))), // i8042 keyboard
+                    aml::name("_CRS", aml::resource_template(aml::concat(
+                                          {aml::io_port(kI8042Base, 1),     // data
+                                           aml::io_port(kI8042Base + 4, 1), // status/command
+                                           aml::irq_no_flags(kI8042KbdIrq)}))),
+                }));
+    return aml::concat({com1, kbd});
 }
 
 } // namespace
@@ -178,7 +206,8 @@ std::vector<std::byte> build_madt(uint32_t vcpus) {
 
 std::vector<std::byte> build_dsdt(std::span<const VirtioMmioDevice> devices) {
     std::vector<aml::Bytes> devs;
-    devs.reserve(devices.size());
+    devs.reserve(devices.size() + 1);
+    devs.push_back(legacy_devices());
     for (size_t i = 0; i < devices.size(); ++i)
         devs.push_back(virtio_device(i, devices[i]));
     // \_S5_: SLP_TYPa = 5, SLP_TYPb = 0 (there is no PM1b), two reserved.

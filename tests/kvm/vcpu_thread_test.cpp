@@ -6,9 +6,11 @@
 #include "boot/x86_64/entry_state.hpp"
 #include "tests/kvm/kvm_available.hpp"
 #include "vmm/core/vcpu_thread.hpp"
+#include "vmm/core/x86_cpu.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -61,7 +63,7 @@ TEST(VcpuThread, PausesResumesAndStopsARunningGuest) {
     auto port = std::make_shared<CountingPort>();
     ASSERT_TRUE(pio.insert(port, 0x3f8, 8, "counter").has_value());
     auto vcpu = Vcpu::create(kvm, vm, 0).value();
-    ASSERT_TRUE(vcpu.set_cpuid(kvm.supported_cpuid().value(), 1).has_value());
+    ASSERT_TRUE(vcpu.set_cpuid(x86::guest_cpuid(kvm.supported_cpuid().value(), 0, 1)).has_value());
     auto sregs = vcpu.sregs().value();
     boot::apply_pvh_entry_sregs(sregs);
     ASSERT_TRUE(vcpu.set_sregs(sregs).has_value());
@@ -96,6 +98,38 @@ TEST(VcpuThread, PausesResumesAndStopsARunningGuest) {
     EXPECT_EQ(thread.state(), VcpuState::kExited);
     EXPECT_EQ(exits.load(), 0);
     EXPECT_GT(thread.vcpu().stats().interrupted, 0U);
+}
+
+} // namespace
+} // namespace ember
+
+namespace ember {
+namespace {
+
+// KVM keeps exactly the CPUID we give it: read back with KVM_GET_CPUID2, leaf 1 has the
+// hypervisor bit and this vCPU's APIC ID, and KVM's own signature leaf is where the guest looks.
+TEST(Vcpu, CpuidRoundTripsThroughKvm) {
+    EMBER_REQUIRE_KVM();
+    auto kvm = Kvm::open().value();
+    auto vm = Vm::create(kvm).value();
+    auto vcpu = Vcpu::create(kvm, vm, 1).value();
+    const auto want = x86::guest_cpuid(kvm.supported_cpuid().value(), 1, 2);
+    ASSERT_TRUE(vcpu.set_cpuid(want).has_value());
+    const auto got = vcpu.cpuid().value();
+    ASSERT_EQ(got.size(), want.size());
+    bool saw_leaf1 = false;
+    for (const auto& w : want) {
+        const auto it = std::find_if(got.begin(), got.end(), [&](const kvm_cpuid_entry2& g) {
+            return g.function == w.function && g.index == w.index;
+        });
+        ASSERT_NE(it, got.end()) << "leaf " << std::hex << w.function << "." << w.index;
+        if (w.function == 1) {
+            saw_leaf1 = true;
+            EXPECT_NE(it->ecx & (1U << 31), 0U);
+            EXPECT_EQ(it->ebx >> 24, 1U);
+        }
+    }
+    EXPECT_TRUE(saw_leaf1);
 }
 
 } // namespace

@@ -225,12 +225,15 @@ fi
 cp "$guests"/*.elf "$root/ember/guests/"
 # L2: the same Debian kernel as a guest of ember, with a busybox initramfs whose /init prints a
 # marker and facts (CPUs, memory), then powers off (ACPI S5 through ember's port 0x600).
-mkdir -p "$root/ember/linux" "$work/l2/bin" "$work/l2/proc"
+mkdir -p "$root/ember/linux" "$work/l2/bin" "$work/l2/proc" "$work/l2/dev"
 cp "$vmlinuz" "$root/ember/linux/vmlinuz"
 cp "$busybox" "$work/l2/bin/busybox"
 for applet in sh mount grep cat echo poweroff reboot; do ln -s busybox "$work/l2/bin/$applet"; done
 cat >"$work/l2/init" <<'L2INIT'
 #!/bin/sh
+# An external initramfs has no /dev/console, so the kernel starts /init without stdio.
+/bin/busybox mount -t devtmpfs dev /dev
+exec </dev/console >/dev/console 2>&1
 /bin/busybox mount -t proc proc /proc
 echo "L2: marker: linux booted under ember"
 echo "L2: cpus $(grep -c ^processor /proc/cpuinfo)"

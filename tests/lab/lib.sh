@@ -41,3 +41,30 @@ expect_out() {
 expect_err_has() {
     grep -qF -- "$1" err || fail "stderr does not contain '$1'"
 }
+
+# uptime_ms: L1's uptime in milliseconds (10 ms resolution; busybox date has no %N).
+uptime_ms() {
+    read -r up _ </proc/uptime
+    echo $((${up%.*} * 1000 + 10 * $(echo "${up#*.}" | sed 's/^0//')))
+}
+
+# run_ember_marker MARKER ARGS...: run_ember, and also sets $marker_ms to the time from ember's
+# start to the first line of its stdout that contains MARKER (empty when none did).
+run_ember_marker() {
+    marker=$1
+    shift
+    echo "+ ember $*"
+    rm -f marker_ms rc_file
+    start=$(uptime_ms)
+    { "$EMBER" "$@" 2>err </dev/null; echo $? >rc_file; } | while IFS= read -r line; do
+        printf '%s\n' "$line"
+        case $line in *"$marker"*) [ -f marker_ms ] || echo $(($(uptime_ms) - start)) >marker_ms ;; esac
+    done >out
+    rc=$(cat rc_file)
+    marker_ms=$(cat marker_ms 2>/dev/null || true)
+    echo "--- stdout ($(wc -c <out) bytes), marker after ${marker_ms:-(never)} ms:"
+    head -n 8 out
+    echo "--- stderr:"
+    cat err
+    echo "--- status $rc"
+}

@@ -87,19 +87,10 @@ int Kvm::check_extension(int cap) const {
 Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
     // Start at KVM_MAX_CPUID_ENTRIES (256): a too-small first guess costs a second, slow call.
     for (uint32_t n = 256; n <= 1024; n *= 2) {
-        // kvm_cpuid2 ends in a flexible array: one buffer for the header and n entries.
-        std::vector<std::byte> buf(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2));
-        // Safety: operator new aligns to at least 16 bytes, more than kvm_cpuid2 needs, and the
-        // buffer holds the header plus n entries.
-        auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
-        cpuid->nent = n;
+        std::vector<std::byte> buf = kvm_abi::pack_cpuid2({}, n);
         // NOLINTNEXTLINE(cppcoreguidelines-pro-type-vararg)
-        if (::ioctl(fd_.get(), kvm_abi::kGetSupportedCpuid, cpuid) == 0) {
-            std::vector<kvm_cpuid_entry2> out(cpuid->nent);
-            std::memcpy(out.data(), buf.data() + sizeof(kvm_cpuid2),
-                        out.size() * sizeof(kvm_cpuid_entry2));
-            return out;
-        }
+        if (::ioctl(fd_.get(), kvm_abi::kGetSupportedCpuid, buf.data()) == 0)
+            return kvm_abi::unpack_cpuid2(buf);
         if (errno != E2BIG) return sys_error(Errc::kOsError, "KVM_GET_SUPPORTED_CPUID failed");
     }
     return make_error(Errc::kOsError, "KVM_GET_SUPPORTED_CPUID: more than 1024 entries");

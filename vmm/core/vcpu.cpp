@@ -31,26 +31,17 @@ Result<Vcpu> Vcpu::create(const Kvm& kvm, const Vm& vm, uint32_t index) {
     return Vcpu(index, std::move(owned), std::move(*run));
 }
 
-Result<void> Vcpu::set_cpuid(std::span<const kvm_cpuid_entry2> supported, uint32_t vcpu_count) {
-    std::vector<std::byte> buf(sizeof(kvm_cpuid2) + supported.size() * sizeof(kvm_cpuid_entry2));
-    // Safety: operator new aligns beyond kvm_cpuid2's needs; the buffer holds header + entries.
-    auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
-    cpuid->nent = static_cast<uint32_t>(supported.size());
-    std::vector<kvm_cpuid_entry2> entries(supported.begin(), supported.end());
-    for (auto& e : entries) {
-        if (e.function == 1) {
-            constexpr uint32_t kHypervisorBit = 1U << 31;
-            e.ecx |= kHypervisorBit;
-            // EBX[31:24] initial APIC ID, EBX[23:16] logical processors per package.
-            e.ebx = (e.ebx & 0xffffU) | (index_ << 24) | ((vcpu_count & 0xffU) << 16);
-        } else if (e.function == 0xb || e.function == 0x1f) {
-            e.edx = index_; // x2APIC ID
-        }
-    }
-    std::memcpy(buf.data() + sizeof(kvm_cpuid2), entries.data(),
-                entries.size() * sizeof(kvm_cpuid_entry2));
-    EMBER_TRY_VOID(checked_ioctl(fd_.get(), kvm_abi::kSetCpuid2, cpuid, "KVM_SET_CPUID2"));
+Result<void> Vcpu::set_cpuid(std::span<const kvm_cpuid_entry2> entries) {
+    std::vector<std::byte> buf = kvm_abi::pack_cpuid2(entries, entries.size());
+    EMBER_TRY_VOID(checked_ioctl(fd_.get(), kvm_abi::kSetCpuid2, buf.data(), "KVM_SET_CPUID2"));
     return {};
+}
+
+Result<std::vector<kvm_cpuid_entry2>> Vcpu::cpuid() const {
+    // Enough for any vCPU (KVM_MAX_CPUID_ENTRIES is 256); KVM writes back how many it set.
+    std::vector<std::byte> buf = kvm_abi::pack_cpuid2({}, 256);
+    EMBER_TRY_VOID(checked_ioctl(fd_.get(), kvm_abi::kGetCpuid2, buf.data(), "KVM_GET_CPUID2"));
+    return kvm_abi::unpack_cpuid2(buf);
 }
 
 Result<kvm_regs> Vcpu::regs() const {

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 namespace ember {
 
@@ -42,8 +43,10 @@ public:
     // vCPU's thread is inside KVM_RUN.
     [[nodiscard]] kvm_run& run_page() const { return *reinterpret_cast<kvm_run*>(run_.data()); }
 
-    // CPUID from KVM_GET_SUPPORTED_CPUID with this vCPU's APIC ID and the hypervisor bit.
-    Result<void> set_cpuid(std::span<const kvm_cpuid_entry2> supported, uint32_t vcpu_count);
+    // KVM_SET_CPUID2 with `entries` (x86::guest_cpuid shapes them for a vCPU).
+    Result<void> set_cpuid(std::span<const kvm_cpuid_entry2> entries);
+    // KVM_GET_CPUID2: the entries the vCPU has (for checks now, for snapshots later).
+    Result<std::vector<kvm_cpuid_entry2>> cpuid() const;
     Result<kvm_regs> regs() const;
     Result<void> set_regs(const kvm_regs& regs);
     Result<kvm_sregs> sregs() const;

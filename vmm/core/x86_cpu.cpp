@@ -56,6 +56,81 @@ std::vector<kvm_msr_entry> boot_msrs(std::span<const uint32_t> supported) {
     return out;
 }
 
+namespace {
+
+// Bits needed to number `count` things: 1 -> 0, 2 -> 1, 3..4 -> 2, ...
+uint32_t id_bits(uint32_t count) {
+    uint32_t bits = 0;
+    while ((1U << bits) < count) ++bits;
+    return bits;
+}
+
+bool is_amd_like(std::span<const kvm_cpuid_entry2> supported) {
+    constexpr uint32_t kAuth = 0x68747541; // "Auth"enticAMD
+    constexpr uint32_t kHygo = 0x6f677948; // "Hygo"nGenuine
+    for (const auto& e : supported)
+        if (e.function == 0) return e.ebx == kAuth || e.ebx == kHygo;
+    return false;
+}
+
+} // namespace
+
+std::vector<kvm_cpuid_entry2> guest_cpuid(std::span<const kvm_cpuid_entry2> supported,
+                                          uint32_t index, uint32_t count) {
+    constexpr uint32_t kHypervisorBit = 1U << 31; // leaf 1 ECX
+    constexpr uint32_t kHttBit = 1U << 28;        // leaf 1 EDX: EBX[23:16] is valid
+    constexpr uint32_t kLevelSmt = 1;             // leaf 0xb ECX[15:8] level types
+    constexpr uint32_t kLevelCore = 2;
+    const bool amd = is_amd_like(supported);
+    const uint32_t core_bits = id_bits(count);
+    std::vector<kvm_cpuid_entry2> out(supported.begin(), supported.end());
+    for (auto& e : out) {
+        switch (e.function) {
+        case 1:
+            e.ecx |= kHypervisorBit;
+            // EBX[31:24] initial APIC ID, EBX[23:16] addressable logical processor IDs.
+            e.ebx = (e.ebx & 0xffffU) | (index << 24) | ((std::min(count, 0xffU)) << 16);
+            if (count > 1) e.edx |= kHttBit;
+            else e.edx &= ~kHttBit;
+            break;
+        case 4: // Intel deterministic cache parameters: EAX[31:26] cores per package - 1
+            if (!amd && (e.eax & 0x1fU) != 0)
+                e.eax = (e.eax & 0x03ffffffU) | (((1U << core_bits) - 1) << 26);
+            break;
+        case 0xb:
+        case 0x1f: // extended topology: one thread per core, `count` cores per package
+            if (e.index == 0) {
+                e.eax = 0;
+                e.ebx = 1;
+                e.ecx = (kLevelSmt << 8) | e.index;
+            } else if (e.index == 1) {
+                e.eax = core_bits;
+                e.ebx = count;
+                e.ecx = (kLevelCore << 8) | e.index;
+            } else {
+                e.eax = 0;
+                e.ebx = 0;
+                e.ecx = e.index; // level type 0: no more levels
+            }
+            e.edx = index; // x2APIC ID
+            break;
+        case 0x80000008: // AMD: ECX[15:12] APIC ID bits for cores, ECX[7:0] cores - 1
+            if (amd) e.ecx = (e.ecx & ~0xf0ffU) | (core_bits << 12) | ((count - 1) & 0xffU);
+            break;
+        case 0x8000001e: // AMD extended APIC ID, core ID (one thread per core), node 0
+            if (amd) {
+                e.eax = index;
+                e.ebx = (e.ebx & ~0xffffU) | (index & 0xffU);
+                e.ecx = 0;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    return out;
+}
+
 kvm_fpu reset_fpu() {
     kvm_fpu fpu{};
     fpu.fcw = 0x37f;    // FNINIT: all x87 exceptions masked, 64-bit precision, round to nearest

@@ -123,6 +123,16 @@ TEST(AmlTest, StringsPackagesAndResources) {
     EXPECT_EQ(aml::extended_interrupt(9, aml::Trigger::kLevel, aml::Polarity::kActiveLow),
               bytes({0x89, 0x06, 0x00, 0x05, 0x01, 0x09, 0x00, 0x00, 0x00}));
     EXPECT_EQ(aml::resource_template({}), bytes({0x11, 0x05, 0x0A, 0x02, 0x79, 0x00}));
+    EXPECT_EQ(aml::io_port(0x3F8, 8), bytes({0x47, 0x01, 0xF8, 0x03, 0xF8, 0x03, 0x01, 0x08}));
+    EXPECT_EQ(aml::irq_no_flags(4), bytes({0x22, 0x10, 0x00}));
+    EXPECT_EQ(aml::irq_no_flags(12), bytes({0x22, 0x00, 0x10}));
+}
+
+TEST(AmlTest, EisaIdsAsIaslCompilesThem) {
+    EXPECT_EQ(aml::eisa_id("PNP0501"), 0x0105D041U);
+    EXPECT_EQ(aml::eisa_id("PNP0303"), 0x0303D041U);
+    EXPECT_EQ(aml::eisa_id("PNP0C09"), 0x090CD041U);
+    EXPECT_EQ(aml::eisa_id("PNP0a03"), 0x030AD041U);
 }
 
 // ---- checksum ----
@@ -246,10 +256,49 @@ Bytes hand_device(const char (&name)[5], const Bytes& uid, uint32_t base, uint32
     return out;
 }
 
-TEST(AcpiDsdtTest, NoDevices) {
+// The legacy devices every DSDT names first: COM1 (PNP0501, ports 0x3F8-0x3FF, IRQ 4) and the
+// i8042 keyboard (PNP0303, ports 0x60 and 0x64, IRQ 1), written out by hand.
+Bytes hand_legacy() {
+    auto device = [](const char(&name)[5], const Bytes& body) {
+        Bytes out = bytes({0x5B, 0x82, static_cast<int>(4 + body.size() + 1)}); // < 63
+        add(out, bytes({name[0], name[1], name[2], name[3]}));
+        add(out, body);
+        return out;
+    };
+    auto crs = [](const Bytes& descriptors) {
+        Bytes out = bytes({0x08, '_', 'C', 'R', 'S', 0x11,
+                           static_cast<int>(descriptors.size() + 2 + 3), // PkgLength
+                           0x0A, static_cast<int>(descriptors.size() + 2)});
+        add(out, descriptors);
+        add(out, bytes({0x79, 0x00}));
+        return out;
+    };
+    Bytes com1 = bytes({0x08, '_', 'H', 'I', 'D', 0x0C, 0x41, 0xD0, 0x05, 0x01}); // PNP0501
+    add(com1, bytes({0x08, '_', 'U', 'I', 'D', 0x01}));
+    add(com1, crs(bytes({0x47, 0x01, 0xF8, 0x03, 0xF8, 0x03, 0x01, 0x08, 0x22, 0x10, 0x00})));
+    Bytes kbd = bytes({0x08, '_', 'H', 'I', 'D', 0x0C, 0x41, 0xD0, 0x03, 0x03}); // PNP0303
+    add(kbd, crs(bytes({0x47, 0x01, 0x60, 0x00, 0x60, 0x00, 0x01, 0x01, //
+                        0x47, 0x01, 0x64, 0x00, 0x64, 0x00, 0x01, 0x01, //
+                        0x22, 0x02, 0x00})));
+    Bytes out = device("COM1", com1);
+    add(out, device("PS2K", kbd));
+    return out;
+}
+
+// Scope (\_SB_) { content } with a two-byte PkgLength (the content is always 63 bytes or more).
+Bytes hand_sb_scope(const Bytes& content) {
+    const size_t total = 2 + 5 + content.size();
+    Bytes out = bytes({0x10, static_cast<int>(0x40 | (total & 0xF)), static_cast<int>(total >> 4),
+                       0x5C, '_', 'S', 'B', '_'});
+    add(out, content);
+    return out;
+}
+
+TEST(AcpiDsdtTest, NoVirtioDevicesStillNamesTheLegacyDevices) {
     const Bytes d = build_dsdt({});
     expect_header(d, "DSDT", 2);
-    Bytes expected = bytes({0x10, 0x06, 0x5C, '_', 'S', 'B', '_'});
+    ASSERT_EQ(hand_legacy().size(), 92U);
+    Bytes expected = hand_sb_scope(hand_legacy());
     add(expected, kS5);
     EXPECT_EQ(Bytes(d.begin() + 36, d.end()), expected);
 }
@@ -260,12 +309,12 @@ TEST(AcpiDsdtTest, OneDeviceByteExact) {
     expect_header(d, "DSDT", 2);
     const Bytes dev = hand_device("V000", bytes({0x00}), 0xD000'0000, 0x1000, 5);
     ASSERT_EQ(dev.size(), 60U);
-    // Scope content: "\_SB_" (5) + 60 = 65; with a 2-byte PkgLength 67 = 0x43.
-    Bytes expected = bytes({0x10, 0x43, 0x04, 0x5C, '_', 'S', 'B', '_'});
-    add(expected, dev);
+    Bytes content = hand_legacy();
+    add(content, dev);
+    Bytes expected = hand_sb_scope(content);
     add(expected, kS5);
     EXPECT_EQ(Bytes(d.begin() + 36, d.end()), expected);
-    EXPECT_EQ(d.size(), 36U + 8U + 60U + 13U);
+    EXPECT_EQ(d.size(), 36U + 8U + 92U + 60U + 13U);
 }
 
 TEST(AcpiDsdtTest, ThreeDevicesByteExact) {
@@ -276,13 +325,11 @@ TEST(AcpiDsdtTest, ThreeDevicesByteExact) {
     };
     const Bytes d = build_dsdt(devs);
     expect_header(d, "DSDT", 2);
-    Bytes devices = hand_device("V000", bytes({0x00}), 0xD000'0000, 0x1000, 5);
-    add(devices, hand_device("V001", bytes({0x01}), 0xD000'1000, 0x1000, 6));
-    add(devices, hand_device("V002", bytes({0x0A, 0x02}), 0xD000'2000, 0x200, 23));
-    const size_t total = 5 + devices.size() + 2; // 5 + 60 + 60 + 61 + 2 = 188 = 0xBC
-    Bytes expected = bytes({0x10, static_cast<int>(0x40 | (total & 0xF)),
-                            static_cast<int>(total >> 4), 0x5C, '_', 'S', 'B', '_'});
-    add(expected, devices);
+    Bytes content = hand_legacy();
+    add(content, hand_device("V000", bytes({0x00}), 0xD000'0000, 0x1000, 5));
+    add(content, hand_device("V001", bytes({0x01}), 0xD000'1000, 0x1000, 6));
+    add(content, hand_device("V002", bytes({0x0A, 0x02}), 0xD000'2000, 0x200, 23));
+    Bytes expected = hand_sb_scope(content);
     add(expected, kS5);
     EXPECT_EQ(Bytes(d.begin() + 36, d.end()), expected);
 }
@@ -418,6 +465,13 @@ TEST(AcpiIaslTest, EveryTableDisassemblesCleanly) {
             EXPECT_THAT(text, ::testing::Not(HasSubstr(bad))) << stem << ":\n" << text;
         if (stem.starts_with("dsdt")) {
             EXPECT_THAT(text, HasSubstr("_S5_")) << text;
+            EXPECT_THAT(text, HasSubstr("EisaId (\"PNP0501\")")) << text;
+            EXPECT_THAT(text, HasSubstr("EisaId (\"PNP0303\")")) << text;
+            EXPECT_THAT(text, HasSubstr("IO (Decode16,\n")) << text;
+            EXPECT_THAT(text, HasSubstr("0x03F8,             // Range Minimum")) << text;
+            EXPECT_THAT(text, HasSubstr("IRQNoFlags ()\n")) << text;
+            EXPECT_THAT(text, HasSubstr("{4}")) << text;
+            EXPECT_THAT(text, HasSubstr("{1}")) << text;
         }
         if (stem == "dsdt3") {
             EXPECT_THAT(text, HasSubstr("\"LNRO0005\"")) << text;
