@@ -26,7 +26,7 @@ struct VmConfig {
     // panic, and no i8042 probing of a mouse or PnP ports ember does not have (each would cost
     // Linux a timeout at boot).
     static constexpr const char* kDefaultCmdline =
-        "console=ttyS0 reboot=k panic=1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd";
+        "console=ttyS0 reboot=k panic=1 i8042.noaux i8042.nomux i8042.dumbkbd";
 
     std::optional<std::string> kernel_path; // nullopt: the bundled hello guest
     std::string cmdline = kDefaultCmdline;

@@ -145,8 +145,12 @@ Result<void> Vmm::add_legacy_devices(const VmConfig& config) {
         pio_.insert(serial_, devices::kCom1Base, devices::kSerialPortCount, "serial (COM1)"));
 
     ExitReporter reporter = [this](GuestExit e) { report_exit(std::move(e)); };
-    EMBER_TRY_VOID(pio_.insert(std::make_shared<devices::I8042>(reporter), devices::kI8042Base,
-                               devices::kI8042PortCount, "i8042"));
+    auto kbd_irq = KvmIrqLine::create(vm_, devices::kI8042KbdIrq);
+    if (!kbd_irq) return tl::unexpected(std::move(kbd_irq.error()));
+    i8042_ = std::make_shared<devices::I8042>(reporter, **kbd_irq);
+    irq_lines_.push_back(std::move(*kbd_irq));
+    EMBER_TRY_VOID(
+        pio_.insert(i8042_, devices::kI8042Base, devices::kI8042PortCount, "i8042"));
     EMBER_TRY_VOID(pio_.insert(std::make_shared<devices::AcpiPm>(reporter), boot::acpi::kPmPort, 1,
                                "ACPI power management"));
     EMBER_TRY_VOID(pio_.insert(std::make_shared<devices::ExitDevice>(reporter),
@@ -154,6 +158,10 @@ Result<void> Vmm::add_legacy_devices(const VmConfig& config) {
                                "exit device"));
     if (config.serial.mode == SerialConfig::Mode::kStdout) EMBER_TRY_VOID(watch_stdin());
     return {};
+}
+
+void Vmm::send_ctrl_alt_del() {
+    if (i8042_) i8042_->send_ctrl_alt_del();
 }
 
 Result<void> Vmm::watch_stdin() {

@@ -26,6 +26,7 @@ namespace ember {
 
 namespace devices {
 class Serial;
+class I8042;
 } // namespace devices
 class TerminalGuard;
 class KernelBoot;
@@ -48,6 +49,10 @@ public:
     // Exit counts summed over all vCPUs (valid after run()).
     [[nodiscard]] VcpuExitStats exit_stats() const;
 
+    // Types Ctrl-Alt-Del on the i8042 keyboard (Firecracker's SendCtrlAltDel action): Linux
+    // reboots, or tells init. Callable from any thread.
+    void send_ctrl_alt_del();
+
 private:
     Vmm(Kvm kvm, Vm vm, GuestMemory memory, EventLoop loop, EventFd exit_event);
     Result<void> add_legacy_devices(const VmConfig& config);
@@ -68,6 +73,7 @@ private:
 
     std::vector<std::unique_ptr<IrqLine>> irq_lines_;
     std::shared_ptr<devices::Serial> serial_;
+    std::shared_ptr<devices::I8042> i8042_;
     UniqueFd serial_file_;
     std::unique_ptr<TerminalGuard> terminal_;
     std::optional<EventFd> rx_room_event_;

@@ -239,6 +239,7 @@ echo "L2: marker: linux booted under ember"
 echo "L2: cpus $(grep -c ^processor /proc/cpuinfo)"
 echo "L2: $(grep MemTotal /proc/meminfo)"
 echo "L2: cmdline $(cat /proc/cmdline)"
+if grep -q lab_debug /proc/cmdline; then cat /proc/interrupts; fi
 if grep -q lab_reboot /proc/cmdline; then reboot -f; fi
 poweroff -f
 L2INIT

@@ -23,7 +23,34 @@ constexpr bool pulses_reset(uint8_t command) {
 
 } // namespace
 
-I8042::I8042(ExitReporter report_exit) : report_exit_(std::move(report_exit)) {}
+I8042::I8042(ExitReporter report_exit, IrqLine& kbd_irq)
+    : report_exit_(std::move(report_exit)), kbd_irq_(kbd_irq) {}
+
+void I8042::send_ctrl_alt_del() {
+    const std::lock_guard lock(mu_);
+    const bool translated = has(ctr_, i8042::kCtrTranslate);
+    const std::span<const uint8_t> keys =
+        translated ? std::span<const uint8_t>(i8042::kCtrlAltDelSet1)
+                   : std::span<const uint8_t>(i8042::kCtrlAltDelSet2);
+    for (const uint8_t key : keys) {
+        if (pending_keys_.size() >= i8042::kMaxPendingKeys) {
+            ++counters_.dropped_keys;
+            continue;
+        }
+        pending_keys_.push_back(key);
+    }
+    deliver_key();
+}
+
+void I8042::deliver_key() {
+    if (output_full_ || pending_keys_.empty() || has(ctr_, i8042::kCtrKbdDisabled)) return;
+    respond(pending_keys_.front());
+    pending_keys_.pop_front();
+    if (has(ctr_, i8042::kCtrKbdInterrupt)) {
+        ++counters_.interrupts;
+        kbd_irq_.trigger();
+    }
+}
 
 void I8042::read(uint64_t offset, std::span<std::byte> data) {
     const std::lock_guard lock(mu_);
@@ -39,6 +66,7 @@ void I8042::read(uint64_t offset, std::span<std::byte> data) {
     output_full_ = false;
     output_from_aux_ = false;
     data[0] = std::byte{output_};
+    deliver_key();
 }
 
 void I8042::write(uint64_t offset, std::span<const std::byte> data) {
@@ -87,6 +115,7 @@ std::optional<GuestExit> I8042::write_command(uint8_t value) {
         break;
     case Command::kEnableKbd:
         ctr_ &= static_cast<uint8_t>(~i8042::kCtrKbdDisabled);
+        deliver_key();
         break;
     case Command::kReadOutputPort:
         respond(output_port_);
@@ -115,6 +144,7 @@ std::optional<GuestExit> I8042::write_data(uint8_t value) {
     switch (*std::exchange(awaiting_data_, std::nullopt)) {
     case Command::kWriteCtr:
         ctr_ = value;
+        deliver_key(); // the guest may just have enabled the keyboard or its interrupt
         break;
     case Command::kWriteOutputPort:
         output_port_ = value;

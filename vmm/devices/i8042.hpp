@@ -1,11 +1,16 @@
 // I8042: the PC keyboard controller, reduced to what guests use it for in a microVM — resetting
-// the machine — and to the controller commands Linux's i8042 driver issues at boot, answered
-// at once so that the driver never waits out a timeout on them.
+// the machine, and receiving Ctrl-Alt-Del from the host — and to the controller commands Linux's
+// i8042 driver issues at boot, answered at once so that the driver never waits out a timeout.
 //
-// No keyboard and no mouse are attached and the device raises no interrupt (IRQ 1 and 12 stay
-// quiet). Bytes written to the data port for the keyboard itself are dropped (and counted).
-// Linux guests should boot with `i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd` (as with
-// Firecracker), which skips the AUX/keyboard probes that would otherwise wait for interrupts.
+// No mouse is attached. The keyboard only ever types what the VMM injects (send_ctrl_alt_del):
+// its scan codes queue behind the one-byte output buffer and each one raises IRQ 1 when the
+// guest enabled the keyboard interrupt (CTR bit 0) and did not disable the keyboard (CTR bit 4).
+// They are scan code set 1 when the controller translates (CTR bit 6, the default: Linux then
+// sees an "AT Translated Set 2 keyboard"), set 2 otherwise. Bytes written to the data port for
+// the keyboard itself (LED and scan-set commands) are dropped and counted.
+// Linux guests should boot with `i8042.noaux i8042.nomux i8042.dumbkbd` (as with Firecracker,
+// but without `i8042.nopnp`: the ACPI DSDT describes the controller as PNP0303, and on ember's
+// hardware-reduced ACPI platform that is how Linux learns IRQ 1; docs/acpi.md).
 //
 // Mapped as ONE range of 5 ports, 0x60..0x64: offset 0 is the data port, offset 4 the
 // status/command port (BusDevice offsets are relative to one base, so one device cannot be
@@ -15,8 +20,11 @@
 
 #include "vmm/core/bus_device.hpp"
 #include "vmm/core/guest_exit.hpp"
+#include "vmm/core/irq_line.hpp"
 
+#include <array>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -78,18 +86,33 @@ enum class Command : uint8_t {
 inline constexpr uint8_t kSelfTestPassed = 0x55;
 inline constexpr uint8_t kInterfaceOk = 0x00;
 
+// Ctrl and Alt pressed, Delete pressed and released, Alt and Ctrl released.
+inline constexpr std::array<uint8_t, 8> kCtrlAltDelSet1{0x1d, 0x38, 0xe0, 0x53,
+                                                        0xe0, 0xd3, 0xb8, 0x9d};
+inline constexpr std::array<uint8_t, 11> kCtrlAltDelSet2{0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0,
+                                                         0x71, 0xf0, 0x11, 0xf0, 0x14};
+// Keyboard bytes waiting behind the output buffer; more are dropped (and counted).
+inline constexpr size_t kMaxPendingKeys = 64;
+
 } // namespace i8042
 
 struct I8042Counters {
     uint64_t unknown_commands = 0; // commands to 0x64 we do not emulate (ignored)
     uint64_t dropped_data = 0;     // data bytes for the (absent) keyboard
     uint64_t bad_accesses = 0;     // not one byte wide, or at 0x61..0x63
+    uint64_t dropped_keys = 0;     // injected scan codes beyond kMaxPendingKeys
+    uint64_t interrupts = 0;       // IRQ 1 edges raised
 };
 
 class I8042 final : public BusDevice {
 public:
-    // `report_exit` is called (on the vCPU thread, no lock held) when the guest resets.
-    explicit I8042(ExitReporter report_exit);
+    // `report_exit` is called (on the vCPU thread, no lock held) when the guest resets;
+    // `kbd_irq` (IRQ 1) must outlive the device.
+    I8042(ExitReporter report_exit, IrqLine& kbd_irq);
+
+    // Types Ctrl-Alt-Del (the guest decides what it means: Linux reboots, or signals init).
+    // Callable from any thread.
+    void send_ctrl_alt_del();
 
     void read(uint64_t offset, std::span<std::byte> data) override;
     void write(uint64_t offset, std::span<const std::byte> data) override;
@@ -102,9 +125,12 @@ private:
     std::optional<GuestExit> write_data(uint8_t value);
     // Puts a response in the output buffer (replacing an unread one, as the 8042 does).
     void respond(uint8_t value, bool from_aux = false);
+    // Moves the next pending key into an empty output buffer and raises IRQ 1 if enabled.
+    void deliver_key();
     [[nodiscard]] uint8_t status() const;
 
     ExitReporter report_exit_;
+    IrqLine& kbd_irq_;
 
     mutable std::mutex mu_;
     uint8_t ctr_ = i8042::kDefaultCtr;
@@ -114,6 +140,7 @@ private:
     bool output_from_aux_ = false;
     bool last_write_command_ = false;
     std::optional<i8042::Command> awaiting_data_; // a command whose data byte comes next
+    std::deque<uint8_t> pending_keys_;
     I8042Counters counters_;
 };
 

@@ -5,7 +5,7 @@
 run_ember
 expect_status 0
 expect_out 'Hello from ember!
-cmdline: console=ttyS0 reboot=k panic=1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd
+cmdline: console=ttyS0 reboot=k panic=1 i8042.noaux i8042.nomux i8042.dumbkbd
 '
 run_ember --kernel "$GUESTS/hello.elf" --cmdline 'console=ttyS0 a=b  c'
 expect_status 0

@@ -11,6 +11,12 @@ namespace {
 constexpr uint64_t kData = i8042::kDataOffset;
 constexpr uint64_t kCommand = i8042::kCommandOffset;
 
+class CountingIrq final : public IrqLine {
+public:
+    void trigger() override { ++count; }
+    int count = 0;
+};
+
 class I8042Test : public ::testing::Test {
 protected:
     uint8_t rd(uint64_t offset) {
@@ -23,8 +29,18 @@ protected:
         dev_.write(offset, b);
     }
 
+    // Reads every byte the guest would take from the output buffer, the way an interrupt
+    // handler does: while the status says the buffer is full.
+    std::vector<uint8_t> drain() {
+        std::vector<uint8_t> out;
+        while ((rd(kCommand) & i8042::kStatusOutputFull) != 0 && out.size() < 100)
+            out.push_back(rd(kData));
+        return out;
+    }
+
     std::vector<GuestExit> exits_;
-    I8042 dev_{[this](GuestExit e) { exits_.push_back(std::move(e)); }};
+    CountingIrq irq_;
+    I8042 dev_{[this](GuestExit e) { exits_.push_back(std::move(e)); }, irq_};
 };
 
 TEST_F(I8042Test, StatusAtResetHasOnlyTheSystemAndUnlockedBits) {
@@ -171,8 +187,49 @@ TEST_F(I8042Test, BadAccessesAreCountedAndIgnored) {
     EXPECT_EQ(dev_.counters().bad_accesses, 3U);
 }
 
+TEST_F(I8042Test, CtrlAltDelIsTypedInSet1WhenTheControllerTranslates) {
+    wr(kCommand, 0x60); // write CTR: keyboard interrupt on, translation on (Linux's choice)
+    wr(kData, i8042::kCtrKbdInterrupt | i8042::kCtrSystem | i8042::kCtrTranslate);
+    dev_.send_ctrl_alt_del();
+    const std::vector<uint8_t> want(i8042::kCtrlAltDelSet1.begin(), i8042::kCtrlAltDelSet1.end());
+    EXPECT_EQ(drain(), want);
+    EXPECT_EQ(irq_.count, 8) << "one IRQ 1 edge per byte";
+    EXPECT_EQ(dev_.counters().interrupts, 8U);
+    EXPECT_TRUE(exits_.empty());
+}
+
+TEST_F(I8042Test, CtrlAltDelIsTypedInSet2WithoutTranslation) {
+    wr(kCommand, 0x60);
+    wr(kData, i8042::kCtrKbdInterrupt | i8042::kCtrSystem);
+    dev_.send_ctrl_alt_del();
+    const std::vector<uint8_t> want{0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14};
+    EXPECT_EQ(drain(), want);
+    EXPECT_EQ(irq_.count, 11);
+}
+
+TEST_F(I8042Test, KeysWaitWhileTheKeyboardIsDisabledAndRaiseNoIrqWithoutTheInterruptBit) {
+    wr(kCommand, 0xad); // disable the keyboard
+    dev_.send_ctrl_alt_del();
+    EXPECT_EQ(rd(kCommand) & i8042::kStatusOutputFull, 0);
+    wr(kCommand, 0x60); // interrupt off, translation on, keyboard still disabled
+    wr(kData, i8042::kCtrSystem | i8042::kCtrTranslate | i8042::kCtrKbdDisabled);
+    EXPECT_EQ(rd(kCommand) & i8042::kStatusOutputFull, 0);
+    wr(kCommand, 0xae); // enable: the first key arrives, polled (no interrupt)
+    EXPECT_EQ(drain().size(), 8U);
+    EXPECT_EQ(irq_.count, 0);
+}
+
+TEST_F(I8042Test, InjectedKeysAreBoundedAndTheRestCounted) {
+    wr(kCommand, 0xad);
+    for (int i = 0; i < 10; ++i) dev_.send_ctrl_alt_del(); // 80 bytes, 64 fit
+    EXPECT_EQ(dev_.counters().dropped_keys, 16U);
+    wr(kCommand, 0xae);
+    EXPECT_EQ(drain().size(), 64U);
+}
+
 TEST(I8042NoReporter, ResetWithoutAReporterIsHarmless) {
-    I8042 dev{ExitReporter{}};
+    CountingIrq irq;
+    I8042 dev{ExitReporter{}, irq};
     const std::array<std::byte, 1> reset{std::byte{0xfe}};
     dev.write(i8042::kCommandOffset, reset);
     SUCCEED();
