@@ -23,8 +23,9 @@ struct VmConfig {
     static constexpr uint32_t kMaxVcpus = 32;
     // Linux-friendly and harmless to unikernels, which ignore what they do not know: the console
     // on the UART, reboot through the keyboard controller (which ends ember), reboot at once on
-    // panic, and no i8042 probing of a mouse or PnP ports ember does not have (each would cost
-    // Linux a timeout at boot).
+    // panic, and no i8042 probing of a mouse, a multiplexer or the keyboard ember does not have
+    // (each would cost Linux a timeout at boot). Not `i8042.nopnp`: ACPI's PNP0303 is how Linux
+    // finds the keyboard's IRQ 1 (docs/devices.md).
     static constexpr const char* kDefaultCmdline =
         "console=ttyS0 reboot=k panic=1 i8042.noaux i8042.nomux i8042.dumbkbd";
 

@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <memory>
+#include <optional>
 #include <thread>
 
 namespace ember {
@@ -44,47 +46,60 @@ bool wait_for(const std::function<bool()>& cond, std::chrono::milliseconds limit
     return cond();
 }
 
-TEST(VcpuThread, PausesResumesAndStopsARunningGuest) {
-    EMBER_REQUIRE_KVM();
-    auto kvm = Kvm::open().value();
-    auto memory = GuestMemory::create(GuestMemory::x86_regions(64 << 20)).value();
-    auto image = boot::KernelImage::open(std::string(EMBER_GUEST_DIR) + "/spew.elf").value();
-    auto elf = boot::Elf64::parse(image.bytes(), image.context()).value();
-    boot::PvhConfig config;
-    config.cmdline = "lines=1000000000";
-    auto plan = boot::plan_pvh(elf, memory, config).value();
-    auto vm = Vm::create(kvm).value();
-    ASSERT_TRUE(vm.set_memory(memory).has_value());
-    ASSERT_TRUE(vm.create_platform().has_value());
-    auto entry = boot::load_pvh(plan, memory).value();
+// A VM running the spew guest (endless serial output) on one vCPU, not started yet, with a
+// CountingPort at COM1 on the bus.
+class SpewVm : public ::testing::Test {
+protected:
+    void SetUp() override {
+        EMBER_REQUIRE_KVM();
+        kvm_.emplace(Kvm::open().value());
+        memory_.emplace(GuestMemory::create(GuestMemory::x86_regions(64 << 20)).value());
+        auto image = boot::KernelImage::open(std::string(EMBER_GUEST_DIR) + "/spew.elf").value();
+        auto elf = boot::Elf64::parse(image.bytes(), image.context()).value();
+        boot::PvhConfig config;
+        config.cmdline = "lines=1000000000";
+        auto plan = boot::plan_pvh(elf, *memory_, config).value();
+        vm_.emplace(Vm::create(*kvm_).value());
+        ASSERT_TRUE(vm_->set_memory(*memory_).has_value());
+        ASSERT_TRUE(vm_->create_platform().has_value());
+        auto entry = boot::load_pvh(plan, *memory_).value();
+        ASSERT_TRUE(pio_.insert(port_, 0x3f8, 8, "counter").has_value());
+        vcpu_.emplace(Vcpu::create(*kvm_, *vm_, 0).value());
+        ASSERT_TRUE(
+            vcpu_->set_cpuid(x86::guest_cpuid(kvm_->supported_cpuid().value(), 0, 1)).has_value());
+        auto sregs = vcpu_->sregs().value();
+        boot::apply_pvh_entry_sregs(sregs);
+        ASSERT_TRUE(vcpu_->set_sregs(sregs).has_value());
+        ASSERT_TRUE(
+            vcpu_->set_regs(boot::pvh_entry_regs(entry.entry, entry.start_info_addr)).has_value());
+        ASSERT_TRUE(VcpuThread::install_kick_handler().has_value());
+    }
 
-    Bus pio("PIO");
-    Bus mmio("MMIO");
-    auto port = std::make_shared<CountingPort>();
-    ASSERT_TRUE(pio.insert(port, 0x3f8, 8, "counter").has_value());
-    auto vcpu = Vcpu::create(kvm, vm, 0).value();
-    ASSERT_TRUE(vcpu.set_cpuid(x86::guest_cpuid(kvm.supported_cpuid().value(), 0, 1)).has_value());
-    auto sregs = vcpu.sregs().value();
-    boot::apply_pvh_entry_sregs(sregs);
-    ASSERT_TRUE(vcpu.set_sregs(sregs).has_value());
-    ASSERT_TRUE(
-        vcpu.set_regs(boot::pvh_entry_regs(entry.entry, entry.start_info_addr)).has_value());
+    std::optional<Kvm> kvm_;
+    std::optional<GuestMemory> memory_;
+    std::optional<Vm> vm_;
+    std::optional<Vcpu> vcpu_;
+    Bus pio_{"PIO"};
+    Bus mmio_{"MMIO"};
+    std::shared_ptr<CountingPort> port_ = std::make_shared<CountingPort>();
+};
 
-    ASSERT_TRUE(VcpuThread::install_kick_handler().has_value());
+TEST_F(SpewVm, PausesResumesAndStopsARunningGuest) {
     std::atomic<int> exits{0};
-    VcpuThread thread(std::move(vcpu), pio, mmio, nullptr, [&](GuestExit) { exits.fetch_add(1); });
+    VcpuThread thread(std::move(*vcpu_), pio_, mmio_, nullptr,
+                      [&](GuestExit) { exits.fetch_add(1); });
     ASSERT_TRUE(thread.start().has_value());
-    ASSERT_TRUE(wait_for([&] { return port->bytes.load() > 10000; }, 10s)) << "guest never ran";
+    ASSERT_TRUE(wait_for([&] { return port_->bytes.load() > 10000; }, 10s)) << "guest never ran";
     EXPECT_EQ(thread.state(), VcpuState::kRunning);
 
     thread.pause();
     EXPECT_EQ(thread.state(), VcpuState::kPaused);
-    const uint64_t paused_at = port->bytes.load();
+    const uint64_t paused_at = port_->bytes.load();
     std::this_thread::sleep_for(50ms);
-    EXPECT_EQ(port->bytes.load(), paused_at) << "a paused vCPU kept running";
+    EXPECT_EQ(port_->bytes.load(), paused_at) << "a paused vCPU kept running";
 
     thread.resume();
-    EXPECT_TRUE(wait_for([&] { return port->bytes.load() > paused_at + 10000; }, 10s));
+    EXPECT_TRUE(wait_for([&] { return port_->bytes.load() > paused_at + 10000; }, 10s));
     EXPECT_EQ(thread.state(), VcpuState::kRunning);
 
     // Pause and resume quickly many times: no request may be lost (each returns).
@@ -98,6 +113,23 @@ TEST(VcpuThread, PausesResumesAndStopsARunningGuest) {
     EXPECT_EQ(thread.state(), VcpuState::kExited);
     EXPECT_EQ(exits.load(), 0);
     EXPECT_GT(thread.vcpu().stats().interrupted, 0U);
+}
+
+TEST_F(SpewVm, IoeventfdCatchesPortWritesWithoutAnExit) {
+    // Every THR write now signals the eventfd inside KVM: the bus (user space) sees none.
+    auto event = EventFd::create().value();
+    ASSERT_TRUE(vm_->register_ioeventfd(event, Vm::IoSpace::kPio, 0x3f8, 1, std::nullopt));
+    VcpuThread thread(std::move(*vcpu_), pio_, mmio_, nullptr, [](GuestExit) {});
+    ASSERT_TRUE(thread.start().has_value());
+    uint64_t caught = 0;
+    ASSERT_TRUE(wait_for([&] { return (caught += event.consume()) > 10000; }, 10s));
+    EXPECT_EQ(port_->bytes.load(), 0U) << "a write the ioeventfd caught also exited";
+    // Unregistered, the writes come back to the bus.
+    thread.pause();
+    ASSERT_TRUE(vm_->unregister_ioeventfd(event, Vm::IoSpace::kPio, 0x3f8, 1, std::nullopt));
+    thread.resume();
+    EXPECT_TRUE(wait_for([&] { return port_->bytes.load() > 1000; }, 10s));
+    thread.stop();
 }
 
 } // namespace

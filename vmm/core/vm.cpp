@@ -56,6 +56,39 @@ Result<void> Vm::register_irqfd(const EventFd& event, uint32_t gsi) {
     return {};
 }
 
+namespace {
+
+kvm_ioeventfd ioeventfd_request(const EventFd& event, Vm::IoSpace space, uint64_t addr,
+                                uint32_t len, std::optional<uint64_t> datamatch) {
+    kvm_ioeventfd req{};
+    req.addr = addr;
+    req.len = len;
+    req.fd = event.fd();
+    if (space == Vm::IoSpace::kPio) req.flags |= KVM_IOEVENTFD_FLAG_PIO;
+    if (datamatch) {
+        req.flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+        req.datamatch = *datamatch;
+    }
+    return req;
+}
+
+} // namespace
+
+Result<void> Vm::register_ioeventfd(const EventFd& event, IoSpace space, uint64_t addr,
+                                    uint32_t len, std::optional<uint64_t> datamatch) {
+    kvm_ioeventfd req = ioeventfd_request(event, space, addr, len, datamatch);
+    EMBER_TRY_VOID(checked_ioctl(fd_.get(), KVM_IOEVENTFD, &req, "KVM_IOEVENTFD"));
+    return {};
+}
+
+Result<void> Vm::unregister_ioeventfd(const EventFd& event, IoSpace space, uint64_t addr,
+                                      uint32_t len, std::optional<uint64_t> datamatch) {
+    kvm_ioeventfd req = ioeventfd_request(event, space, addr, len, datamatch);
+    req.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+    EMBER_TRY_VOID(checked_ioctl(fd_.get(), KVM_IOEVENTFD, &req, "KVM_IOEVENTFD (deassign)"));
+    return {};
+}
+
 size_t Vm::coalesced_ring_page(const Kvm& kvm) {
     if (kvm.check_extension(KVM_CAP_COALESCED_PIO) <= 0) return 0;
     return static_cast<size_t>(kvm.check_extension(KVM_CAP_COALESCED_MMIO));

@@ -11,6 +11,7 @@
 #include "vmm/sys/event_fd.hpp"
 
 #include <cstdint>
+#include <optional>
 
 namespace ember {
 
@@ -27,6 +28,16 @@ public:
     Result<void> create_platform();
     // Routes writes to `event` into an edge on `gsi` (KVM_IRQFD).
     Result<void> register_irqfd(const EventFd& event, uint32_t gsi);
+
+    // KVM_IOEVENTFD: a guest write of `len` bytes (1, 2, 4 or 8) at `addr` — in the port space
+    // when `space` is kPio — signals `event` inside KVM, with no exit to user space. With
+    // `datamatch`, only writes of that value do (a virtio QueueNotify carries the queue index).
+    // unregister_ioeventfd() takes the same arguments.
+    enum class IoSpace { kMmio, kPio };
+    Result<void> register_ioeventfd(const EventFd& event, IoSpace space, uint64_t addr,
+                                    uint32_t len, std::optional<uint64_t> datamatch);
+    Result<void> unregister_ioeventfd(const EventFd& event, IoSpace space, uint64_t addr,
+                                      uint32_t len, std::optional<uint64_t> datamatch);
 
     // Whether KVM can coalesce port writes (KVM_CAP_COALESCED_PIO), and at which page of a vCPU
     // mapping the ring lives (KVM_CAP_COALESCED_MMIO's answer); 0 when unsupported.
