@@ -149,8 +149,7 @@ Result<void> Vmm::add_legacy_devices(const VmConfig& config) {
     if (!kbd_irq) return tl::unexpected(std::move(kbd_irq.error()));
     i8042_ = std::make_shared<devices::I8042>(reporter, **kbd_irq);
     irq_lines_.push_back(std::move(*kbd_irq));
-    EMBER_TRY_VOID(
-        pio_.insert(i8042_, devices::kI8042Base, devices::kI8042PortCount, "i8042"));
+    EMBER_TRY_VOID(pio_.insert(i8042_, devices::kI8042Base, devices::kI8042PortCount, "i8042"));
     EMBER_TRY_VOID(pio_.insert(std::make_shared<devices::AcpiPm>(reporter), boot::acpi::kPmPort, 1,
                                "ACPI power management"));
     EMBER_TRY_VOID(pio_.insert(std::make_shared<devices::ExitDevice>(reporter),

@@ -183,11 +183,11 @@ Bytes extended_interrupt(uint32_t gsi, Trigger trigger, Polarity polarity) {
 }
 
 Bytes io_port(uint16_t base, uint8_t length) {
-    Bytes out{std::byte{0x47}};   // small item, type 0x08, 7 bytes follow
-    out.push_back(std::byte{1});  // 16-bit address decode
-    append_le<2>(out, base);      // minimum base
-    append_le<2>(out, base);      // maximum base: the range is fixed
-    out.push_back(std::byte{1});  // alignment
+    Bytes out{std::byte{0x47}};  // small item, type 0x08, 7 bytes follow
+    out.push_back(std::byte{1}); // 16-bit address decode
+    append_le<2>(out, base);     // minimum base
+    append_le<2>(out, base);     // maximum base: the range is fixed
+    out.push_back(std::byte{1}); // alignment
     out.push_back(std::byte{length});
     return out;
 }

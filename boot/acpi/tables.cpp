@@ -93,9 +93,9 @@ aml::Bytes legacy_devices() {
         "COM1", aml::concat({
                     aml::name("_HID", aml::integer(aml::eisa_id("PNP0501"))), // 16550A UART
                     aml::name("_UID", aml::integer(1)),
-                    aml::name("_CRS", aml::resource_template(aml::concat(
-                                          {aml::io_port(kCom1Base, kSerialPortCount),
-                                           aml::irq_no_flags(kCom1Irq)}))),
+                    aml::name("_CRS", aml::resource_template(
+                                          aml::concat({aml::io_port(kCom1Base, kSerialPortCount),
+                                                       aml::irq_no_flags(kCom1Irq)}))),
                 }));
     const aml::Bytes kbd = aml::device(
         "PS2K", aml::concat({

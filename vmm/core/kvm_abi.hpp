@@ -4,8 +4,8 @@
 // empty struct of size 1: sizeof(kvm_cpuid2) is 12 in C++ but 8 in C, so the ioctl numbers the
 // headers compute in C++ (they encode the size) are wrong and KVM answers EINVAL. We compute
 // them from headers of the right size instead. Use these, never the header macros, for:
-// KVM_GET_SUPPORTED_CPUID, KVM_SET_CPUID2, KVM_GET_CPUID2, KVM_GET_MSR_INDEX_LIST, KVM_GET_MSRS, KVM_SET_MSRS,
-// KVM_SET_GSI_ROUTING.
+// KVM_GET_SUPPORTED_CPUID, KVM_SET_CPUID2, KVM_GET_CPUID2, KVM_GET_MSR_INDEX_LIST, KVM_GET_MSRS,
+// KVM_SET_MSRS, KVM_SET_GSI_ROUTING.
 #pragma once
 
 #include <linux/kvm.h>

@@ -61,7 +61,8 @@ namespace {
 // Bits needed to number `count` things: 1 -> 0, 2 -> 1, 3..4 -> 2, ...
 uint32_t id_bits(uint32_t count) {
     uint32_t bits = 0;
-    while ((1U << bits) < count) ++bits;
+    while ((1U << bits) < count)
+        ++bits;
     return bits;
 }
 
@@ -90,8 +91,10 @@ std::vector<kvm_cpuid_entry2> guest_cpuid(std::span<const kvm_cpuid_entry2> supp
             e.ecx |= kHypervisorBit;
             // EBX[31:24] initial APIC ID, EBX[23:16] addressable logical processor IDs.
             e.ebx = (e.ebx & 0xffffU) | (index << 24) | ((std::min(count, 0xffU)) << 16);
-            if (count > 1) e.edx |= kHttBit;
-            else e.edx &= ~kHttBit;
+            if (count > 1)
+                e.edx |= kHttBit;
+            else
+                e.edx &= ~kHttBit;
             break;
         case 4: // Intel deterministic cache parameters: EAX[31:26] cores per package - 1
             if (!amd && (e.eax & 0x1fU) != 0)

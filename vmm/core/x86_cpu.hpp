@@ -48,8 +48,8 @@ inline constexpr uint64_t kMiscEnableFastStrings = 1U << 0;
 // guest finds KVM's leaves at 0x40000000 and uses kvm-clock), the initial and x2APIC IDs (APIC ID
 // = vCPU index), and a topology of `count` single-thread cores in one package, in the leaves that
 // describe it (1, 4 and 0xb/0x1f for Intel, 0x80000008 and 0x8000001e for AMD).
-[[nodiscard]] std::vector<kvm_cpuid_entry2>
-guest_cpuid(std::span<const kvm_cpuid_entry2> supported, uint32_t index, uint32_t count);
+[[nodiscard]] std::vector<kvm_cpuid_entry2> guest_cpuid(std::span<const kvm_cpuid_entry2> supported,
+                                                        uint32_t index, uint32_t count);
 
 // The FPU after FNINIT, with SSE exceptions masked (MXCSR 0x1f80).
 [[nodiscard]] kvm_fpu reset_fpu();

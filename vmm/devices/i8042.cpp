@@ -29,9 +29,9 @@ I8042::I8042(ExitReporter report_exit, IrqLine& kbd_irq)
 void I8042::send_ctrl_alt_del() {
     const std::lock_guard lock(mu_);
     const bool translated = has(ctr_, i8042::kCtrTranslate);
-    const std::span<const uint8_t> keys =
-        translated ? std::span<const uint8_t>(i8042::kCtrlAltDelSet1)
-                   : std::span<const uint8_t>(i8042::kCtrlAltDelSet2);
+    const std::span<const uint8_t> keys = translated
+                                              ? std::span<const uint8_t>(i8042::kCtrlAltDelSet1)
+                                              : std::span<const uint8_t>(i8042::kCtrlAltDelSet2);
     for (const uint8_t key : keys) {
         if (pending_keys_.size() >= i8042::kMaxPendingKeys) {
             ++counters_.dropped_keys;

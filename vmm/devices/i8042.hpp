@@ -33,7 +33,7 @@ namespace ember::devices {
 
 inline constexpr uint16_t kI8042Base = 0x60;
 inline constexpr uint16_t kI8042PortCount = 5; // 0x60 (data) .. 0x64 (status/command)
-inline constexpr uint32_t kI8042KbdIrq = 1;     // the keyboard's ISA interrupt
+inline constexpr uint32_t kI8042KbdIrq = 1;    // the keyboard's ISA interrupt
 
 namespace i8042 {
 

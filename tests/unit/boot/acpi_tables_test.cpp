@@ -6,7 +6,9 @@
 #include "tests/unit/boot/test_memory.hpp"
 #include "vmm/core/layout.hpp"
 
+#include "tests/unit/boot/table_bytes.hpp"
 #include <gmock/gmock.h>
+
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -40,25 +42,9 @@ Bytes le32(uint32_t v) {
     return bytes({int(v & 0xFF), int((v >> 8) & 0xFF), int((v >> 16) & 0xFF), int(v >> 24)});
 }
 
-unsigned byte_sum(std::span<const std::byte> b) {
-    unsigned sum = 0;
-    for (std::byte x : b)
-        sum += std::to_integer<unsigned>(x);
-    return sum & 0xFF;
-}
-
-template <class T> T read_at(const Bytes& b, size_t offset) {
-    T value{};
-    EXPECT_LE(offset + sizeof(T), b.size());
-    std::memcpy(&value, b.data() + offset, sizeof(T));
-    return value;
-}
-
-std::string str(const Bytes& b, size_t offset, size_t len) {
-    std::string s(len, '\0');
-    std::memcpy(s.data(), b.data() + offset, len);
-    return s;
-}
+using testing::byte_sum;
+using testing::read_at;
+using testing::str;
 
 // Every field of the common header, and the checksum.
 void expect_header(const Bytes& t, const char* signature, uint8_t revision) {
@@ -277,8 +263,8 @@ Bytes hand_legacy() {
     add(com1, bytes({0x08, '_', 'U', 'I', 'D', 0x01}));
     add(com1, crs(bytes({0x47, 0x01, 0xF8, 0x03, 0xF8, 0x03, 0x01, 0x08, 0x22, 0x10, 0x00})));
     Bytes kbd = bytes({0x08, '_', 'H', 'I', 'D', 0x0C, 0x41, 0xD0, 0x03, 0x03}); // PNP0303
-    add(kbd, crs(bytes({0x47, 0x01, 0x60, 0x00, 0x60, 0x00, 0x01, 0x01, //
-                        0x47, 0x01, 0x64, 0x00, 0x64, 0x00, 0x01, 0x01, //
+    add(kbd, crs(bytes({0x47, 0x01, 0x60, 0x00, 0x60, 0x00, 0x01, 0x01,          //
+                        0x47, 0x01, 0x64, 0x00, 0x64, 0x00, 0x01, 0x01,          //
                         0x22, 0x02, 0x00})));
     Bytes out = device("COM1", com1);
     add(out, device("PS2K", kbd));

@@ -5,7 +5,9 @@
 #include "boot/acpi/platform.hpp"
 #include "vmm/core/layout.hpp"
 
+#include "tests/unit/boot/table_bytes.hpp"
 #include <gmock/gmock.h>
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -18,23 +20,9 @@ namespace {
 using Bytes = std::vector<std::byte>;
 using ::testing::HasSubstr;
 
-unsigned byte_sum(std::span<const std::byte> b) {
-    unsigned sum = 0;
-    for (std::byte x : b)
-        sum += std::to_integer<unsigned>(x);
-    return sum & 0xFF;
-}
-template <class T> T read_at(const Bytes& b, size_t offset) {
-    T value{};
-    EXPECT_LE(offset + sizeof(T), b.size());
-    std::memcpy(&value, b.data() + offset, sizeof(T));
-    return value;
-}
-std::string str(const Bytes& b, size_t offset, size_t len) {
-    std::string s(len, '\0');
-    std::memcpy(s.data(), b.data() + offset, len);
-    return s;
-}
+using testing::byte_sum;
+using testing::read_at;
+using testing::str;
 
 void expect_interrupt(const Bytes& t, size_t off, uint8_t type, uint8_t irq_type, uint8_t irq,
                       uint8_t dest, uint8_t pin) {

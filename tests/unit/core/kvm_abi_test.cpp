@@ -26,10 +26,10 @@ TEST(KvmAbi, PackedCpuidPutsTheEntriesAtOffsetEight) {
     const std::array<kvm_cpuid_entry2, 2> entries{entry(0, 0xd), entry(1, 0x800f12)};
     const auto buf = pack_cpuid2(entries, 2);
     ASSERT_EQ(buf.size(), 8 + 2 * sizeof(kvm_cpuid_entry2));
-    EXPECT_EQ(u32_at(buf, 0), 2U);                                 // nent
-    EXPECT_EQ(u32_at(buf, 8), 0U);                                 // entries[0].function
-    EXPECT_EQ(u32_at(buf, 8 + 12), 0xdU);                          // entries[0].eax
-    EXPECT_EQ(u32_at(buf, 8 + sizeof(kvm_cpuid_entry2)), 1U);      // entries[1].function
+    EXPECT_EQ(u32_at(buf, 0), 2U);                            // nent
+    EXPECT_EQ(u32_at(buf, 8), 0U);                            // entries[0].function
+    EXPECT_EQ(u32_at(buf, 8 + 12), 0xdU);                     // entries[0].eax
+    EXPECT_EQ(u32_at(buf, 8 + sizeof(kvm_cpuid_entry2)), 1U); // entries[1].function
     EXPECT_EQ(u32_at(buf, 8 + sizeof(kvm_cpuid_entry2) + 12), 0x800f12U);
 }
 

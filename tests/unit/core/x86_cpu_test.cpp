@@ -109,7 +109,8 @@ TEST(X86Cpu, GuestCpuidDescribesOneThreadPerCore) {
     EXPECT_EQ(core->ebx, 3U);
     EXPECT_EQ(core->ecx, 0x201U);
     EXPECT_EQ(end->ecx, 2U);
-    for (const auto* e : {smt, core, end}) EXPECT_EQ(e->edx, 2U) << "x2APIC ID";
+    for (const auto* e : {smt, core, end})
+        EXPECT_EQ(e->edx, 2U) << "x2APIC ID";
     const auto* cache = find(out, 4, 0);
     ASSERT_NE(cache, nullptr);
     EXPECT_EQ(cache->eax >> 26, 3U) << "cores per package - 1, a power of two";
@@ -130,8 +131,7 @@ TEST(X86Cpu, GuestCpuidOnAmdSetsCoreCountAndExtendedApicId) {
     const std::vector<kvm_cpuid_entry2> in{
         leaf(0, 0, 0xd, 0x68747541, 0x444d4163, 0x69746e65), // AuthenticAMD
         leaf(1, 0, 0xa00f11, 0x800, 0x7ed8320b, 0x178bfbff),
-        leaf(0x80000008, 0, 0x3030, 0, 0x3007, 0),
-        leaf(0x8000001e, 0, 9, 0x105, 0x300, 0)};
+        leaf(0x80000008, 0, 0x3030, 0, 0x3007, 0), leaf(0x8000001e, 0, 9, 0x105, 0x300, 0)};
     const auto out = guest_cpuid(in, 1, 2);
     const auto* size = find(out, 0x80000008, 0);
     ASSERT_NE(size, nullptr);

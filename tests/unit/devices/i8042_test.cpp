@@ -202,7 +202,8 @@ TEST_F(I8042Test, CtrlAltDelIsTypedInSet2WithoutTranslation) {
     wr(kCommand, 0x60);
     wr(kData, i8042::kCtrKbdInterrupt | i8042::kCtrSystem);
     dev_.send_ctrl_alt_del();
-    const std::vector<uint8_t> want{0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14};
+    const std::vector<uint8_t> want{0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0,
+                                    0x71, 0xf0, 0x11, 0xf0, 0x14};
     EXPECT_EQ(drain(), want);
     EXPECT_EQ(irq_.count, 11);
 }
@@ -221,7 +222,8 @@ TEST_F(I8042Test, KeysWaitWhileTheKeyboardIsDisabledAndRaiseNoIrqWithoutTheInter
 
 TEST_F(I8042Test, InjectedKeysAreBoundedAndTheRestCounted) {
     wr(kCommand, 0xad);
-    for (int i = 0; i < 10; ++i) dev_.send_ctrl_alt_del(); // 80 bytes, 64 fit
+    for (int i = 0; i < 10; ++i)
+        dev_.send_ctrl_alt_del(); // 80 bytes, 64 fit
     EXPECT_EQ(dev_.counters().dropped_keys, 16U);
     wr(kCommand, 0xae);
     EXPECT_EQ(drain().size(), 64U);
