@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <charconv>
 
 namespace ember {
 namespace {
@@ -28,7 +29,137 @@ Result<log::Level> parse_level(const std::string& value) {
                       "--log-level: '{}' is not valid; use error, warn, info or debug", value);
 }
 
+// "10485760", "10M", "64K", "1G": binary suffixes, as sizes in the docs are.
+Result<uint64_t> parse_size(std::string_view what, std::string_view text) {
+    uint64_t scale = 1;
+    std::string digits(text);
+    if (!digits.empty()) {
+        switch (digits.back()) {
+        case 'K':
+        case 'k':
+            scale = uint64_t{1} << 10;
+            break;
+        case 'M':
+        case 'm':
+            scale = uint64_t{1} << 20;
+            break;
+        case 'G':
+        case 'g':
+            scale = uint64_t{1} << 30;
+            break;
+        default:
+            break;
+        }
+        if (scale != 1) digits.pop_back();
+    }
+    uint64_t value = 0;
+    const auto* end = digits.data() + digits.size();
+    const auto [ptr, ec] = std::from_chars(digits.data(), end, value);
+    if (digits.empty() || ec != std::errc() || ptr != end || value > UINT64_MAX / scale)
+        return make_error(Errc::kInvalidArgument,
+                          "--drive {}={}: not a number (digits with an optional K, M or G)", what,
+                          text);
+    return value * scale;
+}
+
+// bw=SIZE[/MS][+BURST] and iops=OPS[/MS][+BURST]: a bucket of SIZE tokens refilled every MS
+// milliseconds (default 1000, so SIZE is per second), with a one-time burst.
+Result<TokenBucketConfig> parse_bucket(std::string_view what, std::string_view text) {
+    TokenBucketConfig bucket;
+    bucket.refill_time_ms = 1000;
+    std::string_view rest = text;
+    if (const size_t plus = rest.find('+'); plus != std::string_view::npos) {
+        auto burst = parse_size(what, rest.substr(plus + 1));
+        if (!burst) return tl::unexpected(std::move(burst.error()));
+        bucket.one_time_burst = *burst;
+        rest = rest.substr(0, plus);
+    }
+    if (const size_t slash = rest.find('/'); slash != std::string_view::npos) {
+        auto ms = parse_size(what, rest.substr(slash + 1));
+        if (!ms) return tl::unexpected(std::move(ms.error()));
+        bucket.refill_time_ms = *ms;
+        rest = rest.substr(0, slash);
+    }
+    auto size = parse_size(what, rest);
+    if (!size) return tl::unexpected(std::move(size.error()));
+    bucket.size = *size;
+    EMBER_TRY_VOID(validate(bucket, what).map_error([&](Error e) {
+        return std::move(e).with_context(fmt::format("--drive {}={}", what, text));
+    }));
+    return bucket;
+}
+
 } // namespace
+
+Result<virtio::block::DriveConfig> parse_drive(std::string_view spec) {
+    using virtio::block::CacheMode;
+    virtio::block::DriveConfig drive;
+    size_t start = 0;
+    while (start <= spec.size()) {
+        size_t comma = spec.find(',', start);
+        if (comma == std::string_view::npos) comma = spec.size();
+        const std::string_view item = spec.substr(start, comma - start);
+        start = comma + 1;
+        if (item.empty()) continue;
+        const size_t eq = item.find('=');
+        const std::string_view key = item.substr(0, eq);
+        const std::string_view value =
+            eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+        const bool has_value = eq != std::string_view::npos;
+        auto need_value = [&]() -> Result<void> {
+            if (!has_value || value.empty())
+                return make_error(Errc::kInvalidArgument, "--drive {}: needs a value ({}=...)", key,
+                                  key);
+            return {};
+        };
+        if (key == "path" || key == "id" || key == "overlay" || key == "cache" || key == "engine" ||
+            key == "bw" || key == "iops") {
+            EMBER_TRY_VOID(need_value());
+        } else if ((key == "ro" || key == "root") && has_value) {
+            return make_error(Errc::kInvalidArgument, "--drive {}: a flag, takes no value", key);
+        }
+        if (key == "path") {
+            drive.path = value;
+        } else if (key == "id") {
+            drive.id = value;
+        } else if (key == "overlay") {
+            drive.overlay = std::string(value);
+        } else if (key == "ro") {
+            drive.read_only = true;
+        } else if (key == "root") {
+            drive.root = true;
+        } else if (key == "cache") {
+            if (value == "unsafe" || value == "Unsafe") {
+                drive.cache_mode = CacheMode::kUnsafe;
+            } else if (value == "writeback" || value == "Writeback") {
+                drive.cache_mode = CacheMode::kWriteback;
+            } else {
+                return make_error(Errc::kInvalidArgument,
+                                  "--drive cache={}: use unsafe (flushes ignored) or writeback "
+                                  "(flushes reach the disk)",
+                                  value);
+            }
+        } else if (key == "engine") {
+            auto kind = virtio::block::parse_engine_kind(value);
+            if (!kind) return tl::unexpected(std::move(kind.error()).with_context("--drive"));
+            drive.engine = *kind;
+        } else if (key == "bw" || key == "iops") {
+            auto bucket = parse_bucket(key, value);
+            if (!bucket) return tl::unexpected(std::move(bucket.error()));
+            (key == "bw" ? drive.rate_limiter.bandwidth : drive.rate_limiter.ops) = *bucket;
+        } else {
+            return make_error(Errc::kInvalidArgument,
+                              "--drive: unknown key '{}'; use path, id, ro, root, cache, engine, "
+                              "overlay, bw, iops",
+                              key);
+        }
+    }
+    if (drive.path.empty())
+        return make_error(
+            Errc::kInvalidArgument,
+            "--drive '{}': path=IMAGE is missing (e.g. --drive path=rootfs.ext4,root)", spec);
+    return drive;
+}
 
 Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
     CLI::App app{"ember: a minimal KVM microVM monitor. Boots a PVH ELF kernel (without --kernel, "
@@ -66,6 +197,13 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
     app.add_flag("--sync-teardown", cfg.sync_teardown,
                  "destroy the VM before exiting instead of handing it to a short-lived child "
                  "process (slower exit: the kernel takes 10-20 ms to destroy a VM)");
+    std::vector<std::string> drives;
+    app.add_option("--drive", drives,
+                   "a virtio-blk drive (repeatable): path=IMAGE[,id=ID][,ro][,root]"
+                   "[,cache=unsafe|writeback][,engine=auto|sync|io_uring][,overlay=FILE]"
+                   "[,bw=BYTES[/MS][+BURST]][,iops=OPS[/MS][+BURST]] (docs/virtio.md)")
+        ->allow_extra_args(false)
+        ->take_all();
     app.add_option("--log-level", level, "error, warn, info or debug")->default_str("warn");
 
     std::vector<std::string> rest(args.begin() + (args.empty() ? 0 : 1), args.end());
@@ -90,6 +228,11 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
     auto l = parse_level(level);
     if (!l) return tl::unexpected(std::move(l.error()));
     cfg.log_level = *l;
+    for (const auto& spec : drives) {
+        auto drive = parse_drive(spec);
+        if (!drive) return tl::unexpected(std::move(drive.error()));
+        cfg.drives.push_back(std::move(*drive));
+    }
     return CliRequest(std::move(cfg));
 }
 

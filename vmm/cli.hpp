@@ -5,6 +5,7 @@
 #include "vmm/sys/result.hpp"
 
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -19,5 +20,9 @@ using CliRequest = std::variant<VmConfig, PrintAndExit>;
 // Parses argv (argv[0] is the program name). Errors are Errc::kInvalidArgument with a message
 // naming the flag and what it accepts.
 Result<CliRequest> parse_cli(const std::vector<std::string>& args);
+
+// One --drive value: path=IMAGE[,id=ID][,ro][,root][,cache=unsafe|writeback]
+// [,engine=auto|sync|io_uring][,overlay=FILE][,bw=BYTES[/MS][+BURST]][,iops=OPS[/MS][+BURST]].
+Result<virtio::block::DriveConfig> parse_drive(std::string_view spec);
 
 } // namespace ember

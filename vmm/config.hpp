@@ -3,11 +3,13 @@
 #pragma once
 
 #include "boot/boot_protocol.hpp"
+#include "virtio/block/drive.hpp"
 #include "vmm/sys/logger.hpp"
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ember {
 
@@ -36,6 +38,8 @@ struct VmConfig {
     uint64_t mem_mib = kDefaultMemMib;
     uint32_t vcpus = 1;
     SerialConfig serial;
+    // virtio-blk drives, in the order given (the root drive goes first on the bus).
+    std::vector<virtio::block::DriveConfig> drives;
     bool print_timings = false;
     bool sync_teardown = false; // destroy the VM before exiting (teardown.hpp)
     log::Level log_level = log::Level::kWarn;

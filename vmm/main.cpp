@@ -61,6 +61,7 @@ int run(int argc, char** argv) {
     auto exit = (*vmm)->run(timings);
     if (!exit) return fail(exit.error());
     const ember::VcpuExitStats stats = (*vmm)->exit_stats();
+    const std::vector<std::string> device_lines = (*vmm)->device_metrics();
     if (!config.sync_teardown) {
         if (auto handed = ember::hand_off_teardown((*vmm)->kvm_fds()); !handed)
             ember::log::warn("destroying the VM in the foreground: {}", handed.error().describe());
@@ -70,12 +71,14 @@ int run(int argc, char** argv) {
 
     log_exit(*exit);
     if (config.print_timings) {
-        const std::string line = fmt::format(
+        std::string line = fmt::format(
             "ember: timings: {}\nember: exits: {} (pio out {}, pio in {}, mmio {}, kicks {}), "
             "unhandled accesses {}; guest status {}\n",
             timings.summary(), stats.total(), stats.io_out, stats.io_in,
             stats.mmio_read + stats.mmio_write, stats.interrupted, stats.unhandled_access,
             exit->status);
+        for (const auto& d : device_lines)
+            line += fmt::format("ember: {}\n", d);
         [[maybe_unused]] const ssize_t w = ::write(STDERR_FILENO, line.data(), line.size());
     }
     return exit->status;

@@ -13,6 +13,7 @@
 #include "vmm/sys/exit_code.hpp"
 #include "vmm/sys/logger.hpp"
 #include "vmm/terminal.hpp"
+#include "vmm/virtio_devices.hpp"
 
 #include <fcntl.h>
 #include <sys/signalfd.h>
@@ -46,11 +47,16 @@ Result<LoadedImages> open_images(const VmConfig& config) {
 }
 
 // ACPI (RSDP at the address the boot protocols pass on) and, for older kernels and unikernels,
-// the MP table. No virtio-mmio devices yet.
-Result<void> write_platform_tables(const GuestMemory& memory, uint32_t vcpus) {
-    auto acpi = boot::acpi::write_acpi_tables(memory, boot::acpi::AcpiConfig{vcpus, {}});
+// the MP table, both listing the virtio-mmio devices' interrupts.
+Result<void> write_platform_tables(const GuestMemory& memory, uint32_t vcpus,
+                                   size_t virtio_devices) {
+    auto acpi = boot::acpi::write_acpi_tables(
+        memory, boot::acpi::AcpiConfig{vcpus, acpi_virtio_devices(virtio_devices)});
     if (!acpi) return tl::unexpected(std::move(acpi.error()));
-    auto mptable = boot::write_mptable(memory, boot::MpTableConfig{vcpus, {}});
+    std::vector<uint32_t> gsis;
+    for (size_t i = 0; i < virtio_devices; ++i)
+        gsis.push_back(virtio_slot(i).gsi);
+    auto mptable = boot::write_mptable(memory, boot::MpTableConfig{vcpus, std::move(gsis)});
     if (!mptable) return tl::unexpected(std::move(mptable.error()));
     return {};
 }
@@ -80,8 +86,11 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
     if (!images) return tl::unexpected(std::move(images.error()));
     auto memory = GuestMemory::create(GuestMemory::x86_regions(config.mem_mib * layout::kMiB));
     if (!memory) return tl::unexpected(std::move(memory.error()));
+    auto drives = ordered_drives(config);
+    if (!drives) return tl::unexpected(std::move(drives.error()));
     auto kernel_boot = KernelBoot::plan(images->kernel, images->initrd ? &*images->initrd : nullptr,
-                                        config.cmdline, config.boot_protocol, *memory);
+                                        cmdline_with_devices(config.cmdline, *drives),
+                                        config.boot_protocol, *memory);
     if (!kernel_boot) return tl::unexpected(std::move(kernel_boot.error()));
     timings.kernel_read = monotonic_ns();
 
@@ -102,11 +111,17 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
 
     // 3. Guest memory: segments, command line, boot structures, initrd.
     EMBER_TRY_VOID(kernel_boot->load(vmm->memory_));
-    EMBER_TRY_VOID(write_platform_tables(vmm->memory_, config.vcpus));
+    EMBER_TRY_VOID(write_platform_tables(vmm->memory_, config.vcpus, drives->size()));
     timings.loaded = monotonic_ns();
 
     // 4. Devices and the VMM thread's event sources.
     EMBER_TRY_VOID(vmm->add_legacy_devices(config));
+    for (size_t i = 0; i < drives->size(); ++i) {
+        auto block = add_block_device((*drives)[i], virtio_slot(i), vmm->vm_, vmm->memory_,
+                                      vmm->mmio_, vmm->loop_);
+        if (!block) return tl::unexpected(std::move(block.error()));
+        vmm->blocks_.push_back(std::move(*block));
+    }
     EMBER_TRY_VOID(vmm->watch_signals());
     EMBER_TRY_VOID(vmm->loop_.add(vmm->exit_event_.fd(), EPOLLIN, [raw = vmm.get()](uint32_t) {
         raw->exit_event_.consume();
@@ -332,6 +347,13 @@ std::vector<int> Vmm::kvm_fds() const {
     for (const auto& v : vcpus_)
         fds.push_back(v->vcpu().fd());
     return fds;
+}
+
+std::vector<std::string> Vmm::device_metrics() const {
+    std::vector<std::string> lines;
+    for (const auto& b : blocks_)
+        lines.push_back(describe_metrics(b));
+    return lines;
 }
 
 VcpuExitStats Vmm::exit_stats() const {

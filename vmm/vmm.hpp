@@ -16,10 +16,12 @@
 #include "vmm/core/vm.hpp"
 #include "vmm/sys/event_fd.hpp"
 #include "vmm/timings.hpp"
+#include "vmm/virtio_devices.hpp"
 
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace ember {
@@ -48,6 +50,8 @@ public:
 
     // Exit counts summed over all vCPUs (valid after run()).
     [[nodiscard]] VcpuExitStats exit_stats() const;
+    // One line per virtio device: requests, bytes, errors, kicks, interrupts (--timings).
+    [[nodiscard]] std::vector<std::string> device_metrics() const;
 
     // Types Ctrl-Alt-Del on the i8042 keyboard (Firecracker's SendCtrlAltDel action): Linux
     // reboots, or tells init. Callable from any thread.
@@ -72,6 +76,7 @@ private:
     Bus mmio_{"MMIO"};
 
     std::vector<std::unique_ptr<IrqLine>> irq_lines_;
+    std::vector<VirtioBlock> blocks_; // after mmio_: destroyed before the bus drops the transports
     std::shared_ptr<devices::Serial> serial_;
     std::shared_ptr<devices::I8042> i8042_;
     UniqueFd serial_file_;

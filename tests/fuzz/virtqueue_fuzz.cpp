@@ -1,7 +1,10 @@
 // libFuzzer target: a hostile driver's split virtqueue. The input becomes the queue setup and the
 // contents of a small guest RAM holding the descriptor table, both rings, indirect tables and
 // buffers; the device side pops every chain, checks what a parsed chain promises, and returns it.
-// Anything but clean Results (a crash, a sanitizer report, a hang) is a bug.
+// Every chain is also parsed as a virtio-blk request (virtio/block/request.hpp), whose promises
+// are checked the same way. Anything but clean Results (a crash, a sanitizer report, a hang) is
+// a bug.
+#include "virtio/block/request.hpp"
 #include "virtio/queue/queue.hpp"
 #include "vmm/core/guest_memory.hpp"
 
@@ -45,6 +48,33 @@ void check_chain(const ember::GuestMemory& memory, const DescriptorChain& chain)
         __builtin_trap();
 }
 
+// What a parsed block request promises: its data views lie inside guest RAM and add up to
+// data_len, and its status byte is the chain's last writable byte.
+void check_request(const ember::GuestMemory& memory, const DescriptorChain& chain,
+                   const ember::virtio::block::RequestLimits& limits,
+                   ember::virtio::block::Request& request,
+                   ember::virtio::block::RequestError& error) {
+    const auto ram = memory.mappings().front();
+    if (!ember::virtio::block::parse_request(chain, memory, limits, request, error)) {
+        if (error.status_addr && !memory.span(*error.status_addr, 1)) __builtin_trap();
+        return;
+    }
+    uint64_t total = 0;
+    for (const iovec& v : request.data) {
+        const auto* p = static_cast<const std::byte*>(v.iov_base);
+        if (p < ram.host || p + v.iov_len > ram.host + ram.region.size) __builtin_trap();
+        total += v.iov_len;
+    }
+    if (total != request.data_len) __builtin_trap();
+    if (!memory.span(request.status_addr, 1)) __builtin_trap();
+    if (request.sector > limits.capacity_sectors ||
+        request.num_sectors > limits.capacity_sectors - request.sector) {
+        if (request.type != ember::virtio::block::RequestType::kFlush &&
+            request.type != ember::virtio::block::RequestType::kGetId)
+            __builtin_trap();
+    }
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -75,6 +105,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto queue = Queue::create(config, *memory, negotiated, state);
     if (!queue) __builtin_trap(); // the layout above is always valid
 
+    const ember::virtio::block::RequestLimits limits{.capacity_sectors = data[7],
+                                                     .read_only = (features & 8) != 0,
+                                                     .flush = (features & 16) != 0,
+                                                     .discard = (features & 32) != 0,
+                                                     .write_zeroes = (features & 64) != 0,
+                                                     .max_discard_sectors = 64,
+                                                     .max_write_zeroes_sectors = 128};
+    ember::virtio::block::Request request;
+    ember::virtio::block::RequestError request_error;
     DescriptorChain chain;
     // At most `size` chains can be pending; the bound guards against a pop() that never ends.
     for (uint32_t i = 0; i <= queue_size; ++i) {
@@ -89,6 +128,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             continue;
         }
         check_chain(*memory, chain);
+        check_request(*memory, chain, limits, request, request_error);
         const auto written = static_cast<uint32_t>(std::min<uint64_t>(chain.writable_bytes(), ~0U));
         if (!queue->add_used(chain.head(), written)) __builtin_trap();
         (void)queue->needs_interrupt();

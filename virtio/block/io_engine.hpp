@@ -59,11 +59,11 @@ enum class IoOp : uint8_t { kRead, kWrite, kFlush, kDiscard, kWriteZeroes };
 
 struct IoRequest {
     IoOp op = IoOp::kRead;
-    uint64_t sector = 0;             // kRead, kWrite, kDiscard, kWriteZeroes
-    std::span<const iovec> buffers;  // kRead, kWrite: whole sectors in total
-    uint64_t num_sectors = 0;        // kDiscard, kWriteZeroes
-    bool unmap = false;              // kWriteZeroes: VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP
-    uint64_t cookie = 0;             // returned unchanged in the IoCompletion
+    uint64_t sector = 0;            // kRead, kWrite, kDiscard, kWriteZeroes
+    std::span<const iovec> buffers; // kRead, kWrite: whole sectors in total
+    uint64_t num_sectors = 0;       // kDiscard, kWriteZeroes
+    bool unmap = false;             // kWriteZeroes: VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP
+    uint64_t cookie = 0;            // returned unchanged in the IoCompletion
 };
 
 struct IoCompletion {
@@ -89,8 +89,8 @@ public:
     [[nodiscard]] virtual uint32_t queue_depth() const = 0;
     [[nodiscard]] virtual uint32_t in_flight() const = 0;
 
-    // Starts `request` (see the contract). Errors: Errc::kUnavailable (sys_errno EBUSY) when full, else the engine is
-    // broken (the device then sets DEVICE_NEEDS_RESET).
+    // Starts `request` (see the contract). Errors: Errc::kUnavailable (sys_errno EBUSY) when full,
+    // else the engine is broken (the device then sets DEVICE_NEEDS_RESET).
     virtual Result<void> submit(const IoRequest& request) = 0;
     // Hands everything submitted since the last call to the kernel. No-op for sync.
     virtual Result<void> flush_submissions() = 0;
@@ -112,6 +112,15 @@ std::unique_ptr<IoEngine> make_sync_engine(std::unique_ptr<DiskBackend> disk);
 // naming the cause (kernel without io_uring, seccomp, RLIMIT_MEMLOCK, ...) when the ring cannot
 // be set up; the caller decides whether to fall back (EngineKind::kAuto) or not.
 Result<std::unique_ptr<IoEngine>> make_io_uring_engine(std::unique_ptr<SyncDisk> disk,
-                                                      uint32_t depth);
+                                                       uint32_t depth);
+
+// --- Helpers shared by the engines ---
+
+// The IoCompletion errno for a failed DiskBackend call: the Error's sys_errno() if it has one,
+// EINVAL for Errc::kInvalidArgument (the guest asked for something impossible), else EIO.
+[[nodiscard]] int completion_errno(const Error& error);
+// The part of `buffers` after its first `bytes` bytes (an iovec split in the middle starts
+// late): what is left to move after a short transfer. `bytes` past the end gives nothing.
+[[nodiscard]] std::vector<iovec> advance_iovecs(std::span<const iovec> buffers, uint64_t bytes);
 
 } // namespace ember::virtio::block

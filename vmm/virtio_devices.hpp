@@ -1,0 +1,66 @@
+// The virtio-mmio devices of a VM: where each sits in the address map, what the guest is told
+// about them (command line, ACPI, MP table), and the device objects once built.
+//
+// Placement (docs/devices.md): device i gets the 4 KiB window kVirtioMmioBase + i * 4 KiB and
+// GSI kFirstVirtioGsi + i, up to GSI 23 (the last IOAPIC pin): 19 devices. Drives come first,
+// the root drive before the others, so that it is /dev/vda in a Linux guest.
+#pragma once
+
+#include "boot/acpi/tables.hpp"
+#include "virtio/block/block_device.hpp"
+#include "virtio/mmio/mmio_transport.hpp"
+#include "vmm/config.hpp"
+#include "vmm/core/bus.hpp"
+#include "vmm/core/event_loop.hpp"
+#include "vmm/core/vm.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ember {
+
+inline constexpr uint64_t kVirtioMmioBase = 0xd000'0000;
+inline constexpr uint64_t kVirtioMmioStride = 0x1000;
+inline constexpr uint32_t kFirstVirtioGsi = 5;
+inline constexpr uint32_t kLastVirtioGsi = 23;
+inline constexpr size_t kMaxVirtioDevices = kLastVirtioGsi - kFirstVirtioGsi + 1;
+
+struct VirtioSlot {
+    uint64_t base = 0;
+    uint32_t gsi = 0;
+};
+
+// The drives in bus order (root first), after checking them: at most one root, ids unique and
+// at most 20 bytes, no more devices than GSIs.
+Result<std::vector<virtio::block::DriveConfig>> ordered_drives(const VmConfig& config);
+
+// Slot i of the layout above.
+[[nodiscard]] VirtioSlot virtio_slot(size_t index);
+
+// `cmdline` plus what a guest without ACPI needs: `virtio_mmio.device=4K@<base>:<gsi>` per
+// device, and `root=/dev/vda rw|ro` for a root drive unless the command line names a root.
+[[nodiscard]] std::string cmdline_with_devices(const std::string& cmdline,
+                                               std::span<const virtio::block::DriveConfig> drives);
+
+// The DSDT entries for the first `count` slots.
+[[nodiscard]] std::vector<boot::acpi::VirtioMmioDevice> acpi_virtio_devices(size_t count);
+
+// One virtio-blk drive on the MMIO bus.
+struct VirtioBlock {
+    std::string name;
+    VirtioSlot slot;
+    std::unique_ptr<IrqLine> irq;
+    std::unique_ptr<virtio::block::BlockDevice> device;
+    std::shared_ptr<virtio::MmioTransport> transport;
+};
+
+// Opens the drive's disk, builds the device and transport, puts it on `mmio`, registers its
+// QueueNotify ioeventfd and irqfd with KVM and its handlers in `loop`.
+Result<VirtioBlock> add_block_device(const virtio::block::DriveConfig& drive, VirtioSlot slot,
+                                     Vm& vm, const GuestMemory& memory, Bus& mmio, EventLoop& loop);
+
+// "virtio-blk vda (drive 'rootfs', io_uring): 1200 reads (4.7 MiB), ..." for --timings.
+[[nodiscard]] std::string describe_metrics(const VirtioBlock& block);
+
+} // namespace ember
