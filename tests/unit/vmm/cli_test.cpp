@@ -84,3 +84,52 @@ TEST(Cli, HelpDocumentsEveryFlagAndVersionPrints) {
 
 } // namespace
 } // namespace ember
+
+namespace ember {
+namespace {
+
+using virtio::block::CacheMode;
+using virtio::block::EngineKind;
+
+TEST(CliDrive, ParsesEveryKey) {
+    VmConfig c = config_of({"--drive",
+                            "path=/img/root.ext4,id=rootfs,root,ro,cache=writeback,engine=io_uring,"
+                            "overlay=/tmp/ovl,bw=10M/500+1G,iops=1000",
+                            "--drive", "path=data.img"});
+    ASSERT_EQ(c.drives.size(), 2U);
+    const auto& d = c.drives[0];
+    EXPECT_EQ(d.path, "/img/root.ext4");
+    EXPECT_EQ(d.id, "rootfs");
+    EXPECT_TRUE(d.root);
+    EXPECT_TRUE(d.read_only);
+    EXPECT_EQ(d.cache_mode, CacheMode::kWriteback);
+    EXPECT_EQ(d.engine, EngineKind::kIoUring);
+    EXPECT_EQ(d.overlay, "/tmp/ovl");
+    EXPECT_EQ(d.rate_limiter.bandwidth.size, 10U << 20);
+    EXPECT_EQ(d.rate_limiter.bandwidth.refill_time_ms, 500U);
+    EXPECT_EQ(d.rate_limiter.bandwidth.one_time_burst, 1U << 30);
+    EXPECT_EQ(d.rate_limiter.ops.size, 1000U);
+    EXPECT_EQ(d.rate_limiter.ops.refill_time_ms, 1000U);
+    const auto& e = c.drives[1];
+    EXPECT_EQ(e.path, "data.img");
+    EXPECT_FALSE(e.root);
+    EXPECT_FALSE(e.read_only);
+    EXPECT_EQ(e.cache_mode, CacheMode::kUnsafe); // Firecracker's default
+    EXPECT_EQ(e.engine, EngineKind::kAuto);
+    EXPECT_FALSE(e.overlay);
+    EXPECT_TRUE(e.rate_limiter.bandwidth.unlimited());
+}
+
+TEST(CliDrive, BadDrivesSayWhatIsWrong) {
+    EXPECT_NE(error_of({"--drive", "id=x"}).find("path=IMAGE is missing"), std::string::npos);
+    EXPECT_NE(error_of({"--drive", "path=a,size=3"}).find("unknown key 'size'"), std::string::npos);
+    EXPECT_NE(error_of({"--drive", "path=a,cache=none"}).find("use unsafe"), std::string::npos);
+    EXPECT_NE(error_of({"--drive", "path=a,engine=aio"}).find("io_uring"), std::string::npos);
+    EXPECT_NE(error_of({"--drive", "path=a,bw=fast"}).find("not a number"), std::string::npos);
+    EXPECT_NE(error_of({"--drive", "path=a,bw=1M/0"}).find("refill"), std::string::npos);
+    EXPECT_NE(error_of({"--drive", "path=a,ro=yes"}).find("takes no value"), std::string::npos);
+    EXPECT_NE(error_of({"--drive", "path=a,id="}).find("needs a value"), std::string::npos);
+}
+
+} // namespace
+} // namespace ember
