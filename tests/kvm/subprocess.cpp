@@ -11,8 +11,12 @@
 
 namespace ember::test {
 
-ProcessResult run_process(const std::vector<std::string>& argv, int timeout_ms,
-                          const std::string* stdin_data) {
+namespace {
+
+// What run_process and run_process_until share: `marker` (if not null) is watched for on stdout
+// and answered with `sig`.
+ProcessResult run(const std::vector<std::string>& argv, int timeout_ms,
+                  const std::string* stdin_data, const std::string* marker, int sig) {
     ProcessResult result;
     std::array<int, 2> out{};
     std::array<int, 2> err{};
@@ -68,6 +72,11 @@ ProcessResult run_process(const std::vector<std::string>& argv, int timeout_ms,
                 continue;
             }
             (i == 0 ? result.out : result.err).append(buf.data(), static_cast<size_t>(n));
+            if (i == 0 && marker != nullptr && !result.marker_seen &&
+                result.out.find(*marker) != std::string::npos) {
+                result.marker_seen = true;
+                ::kill(pid, sig);
+            }
         }
     }
     ::close(out[0]);
@@ -76,6 +85,18 @@ ProcessResult run_process(const std::vector<std::string>& argv, int timeout_ms,
     ::waitpid(pid, &status, 0);
     result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return result;
+}
+
+} // namespace
+
+ProcessResult run_process(const std::vector<std::string>& argv, int timeout_ms,
+                          const std::string* stdin_data) {
+    return run(argv, timeout_ms, stdin_data, nullptr, 0);
+}
+
+ProcessResult run_process_until(const std::vector<std::string>& argv, const std::string& marker,
+                                int timeout_ms, int sig) {
+    return run(argv, timeout_ms, nullptr, &marker, sig);
 }
 
 } // namespace ember::test

@@ -214,12 +214,14 @@ Result<void> BlockDevice::update_rate_limiter(const RateLimiterUpdate& update) {
 
 void BlockDevice::process_queue() {
     if (!active_ || broken_ || limiter_.blocked()) return;
+    const bool async = engine_->completion_fd() >= 0;
     for (;;) {
         queue_->disable_notifications();
-        bool stalled = false; // waiting for the engine or the rate limiter, not for the guest
+        bool engine_full = false;
+        bool throttled = false;
         for (;;) {
             if (engine_->in_flight() >= engine_->queue_depth() || free_slots_.empty()) {
-                stalled = true;
+                engine_full = true;
                 break;
             }
             if (!pending_) {
@@ -234,7 +236,7 @@ void BlockDevice::process_queue() {
             pending_ = false;
             if (!handle_chain()) {
                 pending_ = true;
-                stalled = true;
+                throttled = true;
                 break;
             }
             if (broken_) return;
@@ -243,9 +245,16 @@ void BlockDevice::process_queue() {
             mark_broken(submitted.error().describe());
             return;
         }
+        // Page-cache hits are often complete when io_uring_enter returns: take them now rather
+        // than after another trip through epoll for the completion eventfd.
+        if (async && engine_->completions_ready()) reap_completions();
         signal_if_needed();
-        // Stalled: the completion or the timer resumes us. Kicks stay off meanwhile.
-        if (stalled || !queue_->enable_notifications()) return;
+        if (throttled) return; // the rate limiter's timer resumes us
+        if (engine_full) {
+            if (engine_->in_flight() < engine_->queue_depth() && !free_slots_.empty()) continue;
+            return; // a completion resumes us; kicks stay off meanwhile
+        }
+        if (!queue_->enable_notifications()) return;
     }
 }
 

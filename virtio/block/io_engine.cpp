@@ -55,6 +55,7 @@ public:
         done_.clear();
         return n;
     }
+    [[nodiscard]] bool completions_ready() const override { return !done_.empty(); }
     void drain(std::vector<IoCompletion>& out) override { reap(out); }
 
 private:

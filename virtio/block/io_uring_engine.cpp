@@ -60,6 +60,9 @@ public:
     Result<void> flush_submissions() override;
     [[nodiscard]] int completion_fd() const override { return event_.fd(); }
     size_t reap(std::vector<IoCompletion>& out) override;
+    [[nodiscard]] bool completions_ready() const override {
+        return !ready_.empty() || io_uring_cq_ready(&ring_) > 0;
+    }
     void drain(std::vector<IoCompletion>& out) override;
 
 private:
