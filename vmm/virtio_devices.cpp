@@ -117,10 +117,10 @@ std::string describe_metrics(const VirtioBlock& block) {
     return fmt::format(
         "{} ({}): {} requests ({} reads {} KiB, {} writes {} KiB, {} flushes, {} discards, {} "
         "write-zeroes, {} GET_ID), {} I/O errors, {} unsupported, {} throttled, {} kicks, {} "
-        "interrupts, {} notifies that exited to ember, {} resets{}",
+        "interrupts, {} polled passes, {} notifies that exited to ember, {} resets{}",
         block.name, to_string(block.device->engine().kind()), m.requests, m.reads,
         m.read_bytes / 1024, m.writes, m.write_bytes / 1024, m.flushes, m.discards, m.write_zeroes,
-        m.get_ids, m.io_errors, m.unsupported, m.throttled, m.notifications, m.interrupts,
+        m.get_ids, m.io_errors, m.unsupported, m.throttled, m.notifications, m.interrupts, m.polled,
         t.notifies, t.resets, m.broken != 0 ? ", DEVICE_NEEDS_RESET raised" : "");
 }
 

@@ -148,6 +148,13 @@ fi
 fetch_deb "$kernel_pkg" "$cache/$kernel_pkg"
 echo "$kernel_pkg" >"$cache/kernel-package"
 fetch_deb busybox-static "$cache/busybox-static"
+# Optional: a static e2fsck for L1, where the virtio_blk scenario checks the ext4 image that its
+# guest wrote. Without it (no such package, no network) that check is skipped, nothing else; a
+# failed try is remembered in the cache (delete e2fsck-static.missing to try again).
+if [ ! -f "$cache/e2fsck-static.missing" ] && ! (fetch_deb e2fsck-static "$cache/e2fsck-static"); then
+    log "no e2fsck-static: the virtio_blk scenario will not e2fsck its image in L1"
+    touch "$cache/e2fsck-static.missing"
+fi
 
 kroot=$cache/$kernel_pkg
 vmlinuz=$(find "$kroot/boot" -maxdepth 1 -name 'vmlinuz-*' | head -n 1)
@@ -202,8 +209,17 @@ add_module() {
     done
     load_order+=("$m")
 }
-# kvm_amd brings kvm, which brings irqbypass.
+# kvm_amd brings kvm, which brings irqbypass; loop lets a scenario mount, in L1, a disk image
+# that its guest wrote (virtio_blk).
 add_module kvm_amd
+add_module loop
+l1_modules=("${load_order[@]}")
+# L2's, for the virtio_blk scenario: the virtio-mmio transport and the block driver (virtio and
+# virtio_ring come with them). ext4, jbd2, mbcache, crc16 and crc32c are built into this kernel.
+load_order=()
+add_module virtio_mmio
+add_module virtio_blk
+l2_modules=("${load_order[@]}")
 
 root=$work/root
 rm -rf "$work"
@@ -213,10 +229,12 @@ for applet in $("$busybox" --list); do
     [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
 done
 # busybox insmod takes a plain .ko: compressed modules are decompressed here.
-for m in "${load_order[@]}"; do
+for m in "${l1_modules[@]}"; do
     decompress "$(module_file "$m")" >"$root/lib/modules/$m.ko"
     echo "$m.ko" >>"$root/lib/modules/order"
 done
+e2fsck_static=$cache/e2fsck-static/sbin/e2fsck.static
+[ -x "$e2fsck_static" ] && cp "$e2fsck_static" "$root/bin/e2fsck"
 if command -v strip >/dev/null 2>&1; then
     strip -o "$root/ember/ember" "$ember"
 else
@@ -224,11 +242,34 @@ else
 fi
 cp "$guests"/*.elf "$root/ember/guests/"
 # L2: the same Debian kernel as a guest of ember, with a busybox initramfs whose /init prints a
-# marker and facts (CPUs, memory), then powers off (ACPI S5 through ember's port 0x600).
-mkdir -p "$root/ember/linux" "$work/l2/bin" "$work/l2/proc" "$work/l2/dev"
+# marker and facts (CPUs, memory), then powers off (ACPI S5 through ember's port 0x600). With
+# lab_blk on the command line it first runs /blk.sh (tests/lab/l2-blk.sh: the virtio_blk
+# scenario's guest half), which loads the virtio modules from /lib/modules in /lib/modules/order.
+mkdir -p "$root/ember/linux" "$work/l2/bin" "$work/l2/proc" "$work/l2/dev" "$work/l2/sys" \
+    "$work/l2/mnt" "$work/l2/lib/modules"
 cp "$vmlinuz" "$root/ember/linux/vmlinuz"
 cp "$busybox" "$work/l2/bin/busybox"
-for applet in sh mount grep cat echo poweroff reboot; do ln -s busybox "$work/l2/bin/$applet"; done
+for applet in sh mount grep cat echo poweroff reboot insmod sleep dd md5sum cut head yes sync \
+    umount dmesg sed blkdiscard fstrim tr; do
+    ln -s busybox "$work/l2/bin/$applet"
+done
+for m in "${l2_modules[@]}"; do
+    decompress "$(module_file "$m")" >"$work/l2/lib/modules/$m.ko"
+    echo "$m.ko" >>"$work/l2/lib/modules/order"
+done
+cp "$lab_dir/l2-blk.sh" "$work/l2/blk.sh"
+chmod 755 "$work/l2/blk.sh"
+# The virtio_blk scenario's ext4 image, made here since L1 has no mkfs.ext4 (e2fsprogs is part
+# of every Debian; without it the scenario fails and says why): 8 MiB, one file.
+mkfs_ext4=$(PATH=$PATH:/usr/sbin:/sbin command -v mkfs.ext4 || true)
+if [ -n "$mkfs_ext4" ]; then
+    mkdir -p "$work/ext4-root"
+    echo "hello from L1, the host side" >"$work/ext4-root/hello.txt"
+    "$mkfs_ext4" -q -F -L ember-lab -d "$work/ext4-root" "$root/ember/linux/ext4.img" 8M >/dev/null ||
+        die "mkfs.ext4 failed"
+else
+    log "no mkfs.ext4 (e2fsprogs): the virtio_blk scenario will fail"
+fi
 cat >"$work/l2/init" <<'L2INIT'
 #!/bin/sh
 # An external initramfs has no /dev/console, so the kernel starts /init without stdio.
@@ -239,6 +280,7 @@ echo "L2: marker: linux booted under ember"
 echo "L2: cpus $(grep -c ^processor /proc/cpuinfo)"
 echo "L2: $(grep MemTotal /proc/meminfo)"
 echo "L2: cmdline $(cat /proc/cmdline)"
+if grep -q lab_blk /proc/cmdline; then /bin/sh /blk.sh; fi
 if grep -q lab_debug /proc/cmdline; then cat /proc/interrupts; fi
 if grep -q lab_reboot /proc/cmdline; then reboot -f; fi
 poweroff -f
@@ -256,7 +298,7 @@ echo "$scenario_timeout" >"$root/lab/scenario_timeout"
 initramfs=$work/initramfs.cpio.gz
 (cd "$root" && find . | LC_ALL=C sort | "$busybox" cpio -o -H newc -R 0:0 2>/dev/null) |
     gzip -1 >"$initramfs"
-log "L1: $(basename "$vmlinuz"), modules ${load_order[*]}, initramfs $(($(stat -c %s "$initramfs") / 1024)) KiB"
+log "L1: $(basename "$vmlinuz"), modules ${l1_modules[*]}, L2 modules ${l2_modules[*]}, initramfs $(($(stat -c %s "$initramfs") / 1024)) KiB"
 
 # --- boot L1 --------------------------------------------------------------------------------------
 

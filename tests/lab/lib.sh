@@ -49,19 +49,25 @@ uptime_ms() {
 }
 
 # run_ember_marker MARKER ARGS...: run_ember, and also sets $marker_ms to the time from ember's
-# start to the first line of its stdout that contains MARKER (empty when none did).
+# start to the first line of its stdout that contains MARKER (empty when none did). When
+# $marker2 is set, $marker2_ms is the same for that text.
 run_ember_marker() {
     marker=$1
     shift
     echo "+ ember $*"
-    rm -f marker_ms rc_file
+    rm -f marker_ms marker2_ms rc_file
     start=$(uptime_ms)
     { "$EMBER" "$@" 2>err </dev/null; echo $? >rc_file; } | while IFS= read -r line; do
         printf '%s\n' "$line"
         case $line in *"$marker"*) [ -f marker_ms ] || echo $(($(uptime_ms) - start)) >marker_ms ;; esac
+        if [ -n "${marker2:-}" ]; then
+            case $line in *"$marker2"*) [ -f marker2_ms ] || echo $(($(uptime_ms) - start)) >marker2_ms ;; esac
+        fi
     done >out
     rc=$(cat rc_file)
     marker_ms=$(cat marker_ms 2>/dev/null || true)
+    # shellcheck disable=SC2034 # for the scenario
+    marker2_ms=$(cat marker2_ms 2>/dev/null || true)
     echo "--- stdout ($(wc -c <out) bytes), marker after ${marker_ms:-(never)} ms:"
     head -n 8 out
     echo "--- stderr:"

@@ -14,6 +14,11 @@ namespace {
 
 // Largest discard / write-zeroes segment we accept (2 GiB): bounds the time one request can
 // hold the VMM thread with the sync engine.
+// The smallest polling window worth its clock reads.
+constexpr uint64_t kPollMinNs = 2'000;
+// Kicks closer together than this mean a stream worth polling for.
+constexpr uint64_t kStreamingGapNs = 1'000'000;
+
 constexpr uint32_t kMaxZeroingSectors = (2U << 30) / kSectorSize - 1;
 
 IoOp engine_op(RequestType type) {
@@ -163,6 +168,8 @@ bool BlockDevice::reset() {
     broken_ = false;
     pending_ = false;
     used_since_signal_ = false;
+    poll_ns_ = 0;
+    slept_at_ns_ = 0;
     interrupt_ = nullptr;
     memory_ = nullptr;
     return true;
@@ -190,6 +197,18 @@ void BlockDevice::on_queue_notify() {
     const uint64_t kicks = queue_event_ != nullptr ? queue_event_->consume() : 1;
     const std::lock_guard lock(mu_);
     if (kicks != 0) ++metrics_.notifications;
+    if (slept_at_ns_ != 0 && options_.poll_max_ns != 0) {
+        // QEMU's adaptive polling, keyed on how long the device slept before this kick. Soon:
+        // the driver is streaming requests and polling would have caught this one without the
+        // kick and the wake-up, so poll longer (doubling from kPollMinNs). Late: stop polling
+        // (QEMU's default poll-shrink). "Soon" is generous because the measured gap includes
+        // our own wake-up latency, which alone can exceed poll_max_ns on a busy host.
+        if (monotonic_clock().now_ns() - slept_at_ns_ < kStreamingGapNs)
+            poll_ns_ = std::min(options_.poll_max_ns, std::max(kPollMinNs, poll_ns_ * 2));
+        else
+            poll_ns_ = 0;
+        slept_at_ns_ = 0;
+    }
     process_queue();
 }
 
@@ -254,8 +273,28 @@ void BlockDevice::process_queue() {
             if (engine_->in_flight() < engine_->queue_depth() && !free_slots_.empty()) continue;
             return; // a completion resumes us; kicks stay off meanwhile
         }
-        if (!queue_->enable_notifications()) return;
+        if (poll_for_work()) {
+            ++metrics_.polled;
+            if (async && engine_->completions_ready()) reap_completions();
+            continue;
+        }
+        if (!queue_->enable_notifications()) {
+            slept_at_ns_ = monotonic_clock().now_ns();
+            return;
+        }
     }
+}
+
+bool BlockDevice::poll_for_work() {
+    if (poll_ns_ == 0) return false;
+    const Clock& clock = monotonic_clock();
+    const uint64_t start = clock.now_ns();
+    const bool async = engine_->completion_fd() >= 0;
+    do {
+        if (queue_->has_available() || (async && engine_->completions_ready())) return true;
+        __builtin_ia32_pause();
+    } while (clock.now_ns() - start < poll_ns_);
+    return false;
 }
 
 bool BlockDevice::handle_chain() {

@@ -78,6 +78,9 @@ public:
     // true means work arrived before the request was visible, so the device must pop again
     // rather than sleep (the lost-wakeup race).
     [[nodiscard]] bool enable_notifications();
+    // Whether the driver has made chains available that pop() has not taken (one acquire load
+    // of avail->idx): what a device polls while notifications are off.
+    [[nodiscard]] bool has_available() const { return load_avail_idx() != state_.last_avail_idx; }
     // With EVENT_IDX: ask to be kicked once avail->idx passes `avail_idx` (the used ring's
     // avail_event).
     void set_avail_event(uint16_t avail_idx);
