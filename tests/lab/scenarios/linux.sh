@@ -6,6 +6,7 @@
 # ends ember with status 0 (docs/exit-codes.md).
 # shellcheck source=tests/lab/lib.sh
 . "$LAB_LIB"
+LAB_RETRY_TRIPLE_FAULT=1 # Linux guests: docs/lab.md, "Flaky runs"
 linux_dir=$(dirname "$EMBER")/linux
 mark='L2: marker: linux booted under ember'
 for cpus in 1 2; do

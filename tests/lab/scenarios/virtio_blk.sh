@@ -9,6 +9,7 @@
 # byte, the ro image unchanged.
 # shellcheck source=tests/lab/lib.sh
 . "$LAB_LIB"
+LAB_RETRY_TRIPLE_FAULT=1 # Linux guests: docs/lab.md, "Flaky runs"
 linux_dir=$(dirname "$EMBER")/linux
 [ -f "$linux_dir/ext4.img" ] ||
     fail "no $linux_dir/ext4.img: lab.sh makes it with mkfs.ext4 (e2fsprogs) on the host"
