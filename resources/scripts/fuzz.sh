@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang into build-fuzz/ and runs each for FUZZ_SECONDS
-# (default 20). A crash leaves its input in build-fuzz/ and fails the script.
+# (default 20). A crash leaves its input in build-fuzz/ and fails the script. Seeds: the built
+# guests, and tests/fuzz/seeds/<fuzzer>/ where it exists.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$root/build-fuzz
@@ -17,6 +18,8 @@ for fuzzer in "$build"/tests/fuzz/*_fuzz; do
     mkdir -p "$corpus"
     seeds=()
     [ -d "$build/resources/guests" ] && seeds+=("$build/resources/guests")
+    own_seeds=$root/tests/fuzz/seeds/$(basename "$fuzzer")
+    [ -d "$own_seeds" ] && seeds+=("$own_seeds")
     (cd "$build" && "$fuzzer" -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 \
         "$corpus" "${seeds[@]}" 2>&1 | tail -4)
 done
