@@ -1,0 +1,25 @@
+// PUT /entropy and the config file's "entropy": a virtio-rng device. (The model only; the
+// device itself is another issue.)
+//
+//   {"rate_limiter": {"bandwidth": {"size": 1000, "refill_time": 100}}}
+#pragma once
+
+#include "api/model/rate_limiter.hpp"
+#include "vmm/sys/result.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ember::api::model {
+
+struct Entropy {
+    std::optional<RateLimiter> rate_limiter;
+
+    bool operator==(const Entropy&) const = default;
+};
+
+Result<Entropy> parse_entropy(std::string_view body);
+[[nodiscard]] std::string to_json(const Entropy& entropy);
+
+} // namespace ember::api::model
