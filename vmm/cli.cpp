@@ -204,6 +204,11 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
                    "[,bw=BYTES[/MS][+BURST]][,iops=OPS[/MS][+BURST]] (docs/virtio.md)")
         ->allow_extra_args(false)
         ->take_all();
+    std::string config_file;
+    app.add_option("--config-file", config_file,
+                   "boot from Firecracker's JSON configuration: boot-source, machine-config, "
+                   "drives, ... under kebab-case keys (docs/api-resources.md); applied on top of "
+                   "the other flags");
     app.add_option("--log-level", level, "error, warn, info or debug")->default_str("warn");
 
     std::vector<std::string> rest(args.begin() + (args.empty() ? 0 : 1), args.end());
@@ -219,6 +224,7 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
     }
     if (!kernel.empty()) cfg.kernel_path = kernel;
     if (!initrd.empty()) cfg.initrd_path = initrd;
+    if (!config_file.empty()) cfg.config_file = config_file;
     auto s = parse_serial(serial);
     if (!s) return tl::unexpected(std::move(s.error()));
     cfg.serial = *s;

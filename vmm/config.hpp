@@ -40,6 +40,8 @@ struct VmConfig {
     SerialConfig serial;
     // virtio-blk drives, in the order given (the root drive goes first on the bus).
     std::vector<virtio::block::DriveConfig> drives;
+    // --config-file: Firecracker's JSON document, applied on top of the flags (api/model).
+    std::optional<std::string> config_file;
     bool print_timings = false;
     bool sync_teardown = false; // destroy the VM before exiting (teardown.hpp)
     log::Level log_level = log::Level::kWarn;

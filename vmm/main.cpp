@@ -1,5 +1,6 @@
 // ember: entry point. Parses the command line, builds the VM, runs it, and exits with the
 // guest's status or one of ember's documented codes (vmm/sys/exit_code.hpp).
+#include "api/model/config_file.hpp"
 #include "vmm/cli.hpp"
 #include "vmm/sys/exit_code.hpp"
 #include "vmm/sys/logger.hpp"
@@ -53,8 +54,14 @@ int run(int argc, char** argv) {
             ::write(STDOUT_FILENO, print->text.data(), print->text.size());
         return ember::to_int(ExitCode::kSuccess);
     }
-    const auto& config = std::get<ember::VmConfig>(*request);
+    ember::VmConfig config = std::get<ember::VmConfig>(*request);
     ember::log::set_level(config.log_level);
+    if (config.config_file) {
+        auto builder = ember::api::model::load_config_file(*config.config_file, config);
+        if (!builder) return fail(builder.error());
+        config = builder->build();
+        ember::log::set_level(config.log_level);
+    }
 
     auto vmm = ember::Vmm::create(config, timings);
     if (!vmm) return fail(vmm.error());
