@@ -405,6 +405,11 @@ int highest_fd() {
 }
 
 TEST_F(HttpServerTest, OutOfFdsAClientIsShedNotSpunOn) {
+#if defined(__SANITIZE_ADDRESS__)
+    // The sanitizer runtime probes memory with a pipe (IsAccessibleMemoryRange); with every fd
+    // taken that probe fails and UBSan's vptr check reports objects as invalid.
+    GTEST_SKIP() << "exhausting fds breaks the sanitizer runtime's own checks";
+#endif
     start();
     const int client = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ASSERT_GE(client, 0);
