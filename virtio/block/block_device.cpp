@@ -14,6 +14,9 @@ namespace {
 
 // Largest discard / write-zeroes segment we accept (2 GiB): bounds the time one request can
 // hold the VMM thread with the sync engine.
+// Requests one handler run takes before it yields to the rest of the event loop.
+constexpr uint64_t kMaxRequestsPerPass = 256;
+
 // The smallest polling window worth its clock reads.
 constexpr uint64_t kPollMinNs = 2'000;
 // Kicks closer together than this mean a stream worth polling for.
@@ -234,11 +237,21 @@ Result<void> BlockDevice::update_rate_limiter(const RateLimiterUpdate& update) {
 void BlockDevice::process_queue() {
     if (!active_ || broken_ || limiter_.blocked()) return;
     const bool async = engine_->completion_fd() >= 0;
+    const uint64_t start_requests = metrics_.requests;
     for (;;) {
         queue_->disable_notifications();
         bool engine_full = false;
         bool throttled = false;
+        // Fairness: a driver that never stops streaming must not keep the VMM thread from its
+        // other work (other devices, the console, signals, the exit event). After a batch, kick
+        // ourselves and go back to the event loop, with the guest's kicks still off.
+        const bool can_yield = queue_event_ != nullptr;
+        bool yield = false;
         for (;;) {
+            if (can_yield && metrics_.requests - start_requests >= kMaxRequestsPerPass) {
+                yield = true;
+                break;
+            }
             if (engine_->in_flight() >= engine_->queue_depth() || free_slots_.empty()) {
                 engine_full = true;
                 break;
@@ -268,6 +281,10 @@ void BlockDevice::process_queue() {
         // than after another trip through epoll for the completion eventfd.
         if (async && engine_->completions_ready()) reap_completions();
         signal_if_needed();
+        if (yield) {
+            queue_event_->signal();
+            return;
+        }
         if (throttled) return; // the rate limiter's timer resumes us
         if (engine_full) {
             if (engine_->in_flight() < engine_->queue_depth() && !free_slots_.empty()) continue;

@@ -290,3 +290,45 @@ TEST_F(BlockDeviceTest, BadQueueSizeIsRefused) {
 
 } // namespace
 } // namespace ember::virtio::block
+
+namespace ember::virtio::block {
+namespace {
+
+// A driver that keeps the ring full must not keep the VMM thread to itself: one handler run
+// takes a bounded batch, then kicks the device's own eventfd and returns to the event loop.
+TEST(BlockDeviceFairness, YieldsToTheEventLoopAfterABatch) {
+    TempFile file{pattern(64 * 512, 3)};
+    VirtqueueBuilder q{1024};
+    BlockRequests reqs{q};
+    CountingIrq irq;
+    VirtioInterrupt interrupt{irq};
+    auto disk = SyncDisk::open(file.path(), {});
+    ASSERT_TRUE(disk);
+    auto dev = BlockDevice::create(
+        make_sync_engine(std::move(*disk)),
+        BlockOptions{.name = "fair", .queue_size = 1024, .rate_limiter = {}, .poll_max_ns = 0});
+    ASSERT_TRUE(dev) << dev.error().message();
+    auto loop = EventLoop::create();
+    ASSERT_TRUE(loop);
+    auto kick = EventFd::create();
+    ASSERT_TRUE(kick);
+    ASSERT_TRUE((*dev)->attach(*loop, std::span(&*kick, 1)));
+    const QueueConfig config = q.config();
+    ASSERT_TRUE((*dev)->activate(ActivationContext{.memory = q.memory(),
+                                                   .features = kAllFeatures,
+                                                   .queues = std::span(&config, 1),
+                                                   .queue_events = std::span(&*kick, 1),
+                                                   .interrupt = interrupt}));
+    (void)kick->consume(); // activate() looks at the ring once by kicking itself
+    for (int i = 0; i < 300; ++i)
+        q.publish(reqs.make(VIRTIO_BLK_T_IN, static_cast<uint64_t>(i % 64), {512}).head);
+    (*dev)->on_queue_notify();
+    EXPECT_EQ(q.used_idx(), 256);
+    EXPECT_NE(kick->consume(), 0U) << "the device did not kick itself to finish the batch";
+    (*dev)->on_queue_notify();
+    EXPECT_EQ(q.used_idx(), 300);
+    (*dev)->detach(*loop);
+}
+
+} // namespace
+} // namespace ember::virtio::block
