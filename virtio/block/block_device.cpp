@@ -291,8 +291,7 @@ void BlockDevice::process_queue() {
             return; // a completion resumes us; kicks stay off meanwhile
         }
         if (poll_for_work()) {
-            ++metrics_.polled;
-            if (async && engine_->completions_ready()) reap_completions();
+            ++metrics_.polled; // the next pass pops the new chains and reaps the completions
             continue;
         }
         if (!queue_->enable_notifications()) {

@@ -3,8 +3,6 @@
 #include "virtio/block/overlay_disk.hpp"
 #include "vmm/sys/logger.hpp"
 
-#include <unistd.h>
-
 namespace ember::virtio::block {
 
 std::string drive_name(const DriveConfig& drive) {
@@ -30,9 +28,6 @@ Result<std::unique_ptr<IoEngine>> open_drive(const DriveConfig& drive) {
     if (!disk) return tl::unexpected(std::move(disk.error()).with_context(name));
     if (drive.engine == EngineKind::kSync) return make_sync_engine(std::move(*disk));
 
-    // io_uring needs the fd; keep a second SyncDisk for the fallback rather than reopening.
-    auto fallback = SyncDisk::from_fd(UniqueFd(::dup((*disk)->fd())), drive.path, options);
-    if (!fallback) return tl::unexpected(std::move(fallback.error()).with_context(name));
     auto engine = make_io_uring_engine(std::move(*disk), kIoUringDepth);
     if (engine) return std::move(*engine);
     if (drive.engine == EngineKind::kIoUring)
@@ -40,7 +35,10 @@ Result<std::unique_ptr<IoEngine>> open_drive(const DriveConfig& drive) {
             std::move(engine.error()).with_context(name + ": engine=io_uring (use engine=sync)"));
     log::warn("{}: io_uring is not available ({}); using the sync engine", name,
               engine.error().message());
-    return make_sync_engine(std::move(*fallback));
+    // The engine took the disk with it: open the image again (only on this rare path).
+    auto again = SyncDisk::open(drive.path, options);
+    if (!again) return tl::unexpected(std::move(again.error()).with_context(name));
+    return make_sync_engine(std::move(*again));
 }
 
 } // namespace ember::virtio::block

@@ -115,7 +115,7 @@ TEST(CliDrive, ParsesEveryKey) {
     EXPECT_FALSE(e.root);
     EXPECT_FALSE(e.read_only);
     EXPECT_EQ(e.cache_mode, CacheMode::kUnsafe); // Firecracker's default
-    EXPECT_EQ(e.engine, EngineKind::kSync); // Firecracker's default
+    EXPECT_EQ(e.engine, EngineKind::kSync);      // Firecracker's default
     EXPECT_FALSE(e.overlay);
     EXPECT_TRUE(e.rate_limiter.bandwidth.unlimited());
 }
