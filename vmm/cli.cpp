@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 
 namespace ember {
@@ -20,13 +21,68 @@ Result<SerialConfig> parse_serial(const std::string& value) {
                       "--serial: '{}' is not valid; use stdout, none or file:PATH", value);
 }
 
-Result<log::Level> parse_level(const std::string& value) {
+// ember's names and Firecracker's (--level Warning, Trace), in any case.
+Result<log::Level> parse_level(std::string value) {
+    std::ranges::transform(value, value.begin(),
+                           [](char c) { return static_cast<char>(std::tolower(c)); });
     if (value == "error") return log::Level::kError;
-    if (value == "warn") return log::Level::kWarn;
+    if (value == "warn" || value == "warning") return log::Level::kWarn;
     if (value == "info") return log::Level::kInfo;
-    if (value == "debug") return log::Level::kDebug;
+    if (value == "debug" || value == "trace") return log::Level::kDebug;
     return make_error(Errc::kInvalidArgument,
-                      "--log-level: '{}' is not valid; use error, warn, info or debug", value);
+                      "--log-level: '{}' is not valid; use error, warn, info or debug (or "
+                      "Firecracker's Error, Warning, Info, Debug, Trace)",
+                      value);
+}
+
+// Firecracker's --id rule: 1 to 64 ASCII letters, digits and '-'.
+Result<void> check_instance_id(const std::string& id) {
+    const bool ok = !id.empty() && id.size() <= 64 && std::ranges::all_of(id, [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-';
+    });
+    if (ok) return {};
+    return make_error(Errc::kInvalidArgument, "--id '{}': use 1 to 64 ASCII letters, digits or '-'",
+                      id);
+}
+
+// The flags of the process around the VM: API socket, logs, metrics (Firecracker's names).
+void add_process_options(CLI::App& app, ProcessOptions& p, VmConfig& cfg, std::string& log_path,
+                         std::string& api_sock, std::string& metrics_path) {
+    app.add_option("--id", p.instance_id, "the microVM's id (1 to 64 letters, digits or '-')")
+        ->default_str(p.instance_id);
+    app.add_option("--api-sock", api_sock,
+                   "serve the Firecracker-compatible REST API on this Unix socket (without "
+                   "--kernel or --config-file, wait for the configuration and InstanceStart)");
+    app.add_flag("--no-api", p.no_api, "no API socket: boot from --config-file alone");
+    app.add_option("--http-api-max-payload-size", p.api_max_payload,
+                   "the largest API request body in bytes")
+        ->check(CLI::Range(size_t{1}, size_t{1} << 20))
+        ->default_val(ProcessOptions::kDefaultMaxPayload);
+    app.add_option("--log-path", log_path, "append log lines to this file or named pipe");
+    bool show_level = true;
+    app.add_flag("--show-level", show_level, "show each line's level (ember's default)");
+    app.add_flag("--show-log-origin", p.show_log_origin, "show each line's source file and line");
+    app.add_option("--metrics-path", metrics_path,
+                   "append metrics (a JSON object per line) to this file or named pipe");
+    app.add_flag("--boot-timer", cfg.boot_timer,
+                 "log the guest's boot time when it writes 123 to 0xd0000000 (Firecracker's boot "
+                 "timer; the virtio devices move up one 4 KiB window)");
+}
+
+Result<void> finish_process_options(VmConfig& cfg, const std::string& log_path,
+                                    const std::string& api_sock, const std::string& metrics_path) {
+    ProcessOptions& p = cfg.process;
+    EMBER_TRY_VOID(check_instance_id(p.instance_id));
+    if (!log_path.empty()) p.log_path = log_path;
+    if (!metrics_path.empty()) p.metrics_path = metrics_path;
+    if (!api_sock.empty()) p.api_sock = api_sock;
+    if (p.no_api && p.api_sock)
+        return make_error(Errc::kInvalidArgument, "--no-api and --api-sock: choose one");
+    if (p.no_api && !cfg.config_file)
+        return make_error(Errc::kInvalidArgument,
+                          "--no-api needs --config-file: without an API the configuration must "
+                          "come from a file");
+    return {};
 }
 
 // "10485760", "10M", "64K", "1G": binary suffixes, as sizes in the docs are.
@@ -209,7 +265,11 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
                    "boot from Firecracker's JSON configuration: boot-source, machine-config, "
                    "drives, ... under kebab-case keys (docs/api-resources.md); applied on top of "
                    "the other flags");
-    app.add_option("--log-level", level, "error, warn, info or debug")->default_str("warn");
+    app.add_option("--log-level,--level", level, "error, warn, info or debug")->default_str("warn");
+    std::string log_path;
+    std::string api_sock;
+    std::string metrics_path;
+    add_process_options(app, cfg.process, cfg, log_path, api_sock, metrics_path);
 
     std::vector<std::string> rest(args.begin() + (args.empty() ? 0 : 1), args.end());
     std::reverse(rest.begin(), rest.end()); // CLI11 consumes a reversed vector
@@ -225,6 +285,7 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
     if (!kernel.empty()) cfg.kernel_path = kernel;
     if (!initrd.empty()) cfg.initrd_path = initrd;
     if (!config_file.empty()) cfg.config_file = config_file;
+    EMBER_TRY_VOID(finish_process_options(cfg, log_path, api_sock, metrics_path));
     auto s = parse_serial(serial);
     if (!s) return tl::unexpected(std::move(s.error()));
     cfg.serial = *s;

@@ -19,6 +19,18 @@ struct SerialConfig {
     std::string path; // for kFile
 };
 
+// How ember runs around the VM: its API socket, logs and metrics (Firecracker's flags).
+struct ProcessOptions {
+    static constexpr size_t kDefaultMaxPayload = 51200; // Firecracker's default
+    std::string instance_id = "anonymous-instance";     // --id: GET /'s id, the metrics' id
+    std::optional<std::string> api_sock;                // --api-sock: serve the REST API there
+    bool no_api = false;                                // --no-api (needs --config-file)
+    size_t api_max_payload = kDefaultMaxPayload;        // --http-api-max-payload-size
+    std::optional<std::string> log_path;                // --log-path
+    bool show_log_origin = false;                       // --show-log-origin
+    std::optional<std::string> metrics_path;            // --metrics-path
+};
+
 struct VmConfig {
     static constexpr uint64_t kDefaultMemMib = 128;
     static constexpr uint64_t kMinMemMib = 2;
@@ -42,9 +54,12 @@ struct VmConfig {
     std::vector<virtio::block::DriveConfig> drives;
     // --config-file: Firecracker's JSON document, applied on top of the flags (api/model).
     std::optional<std::string> config_file;
+    // --boot-timer: the boot timer device (vmm/devices/boot_timer.hpp) at the first MMIO window.
+    bool boot_timer = false;
     bool print_timings = false;
     bool sync_teardown = false; // destroy the VM before exiting (teardown.hpp)
     log::Level log_level = log::Level::kWarn;
+    ProcessOptions process;
 };
 
 } // namespace ember

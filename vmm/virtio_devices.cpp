@@ -35,11 +35,17 @@ Result<std::vector<DriveConfig>> ordered_drives(const VmConfig& config) {
     if (root != nullptr) drives.push_back(*root);
     for (const DriveConfig& d : config.drives)
         if (&d != root) drives.push_back(d);
-    if (drives.size() > kMaxVirtioDevices)
+    const size_t room = kMaxVirtioDevices - first_virtio_slot(config);
+    if (drives.size() > room)
         return make_error(Errc::kInvalidArgument,
-                          "{} drives: ember has room for {} virtio devices (GSIs {}..{})",
-                          drives.size(), kMaxVirtioDevices, kFirstVirtioGsi, kLastVirtioGsi);
+                          "{} drives: ember has room for {} virtio devices (GSIs {}..{}{})",
+                          drives.size(), room, kFirstVirtioGsi, kLastVirtioGsi,
+                          config.boot_timer ? ", one window taken by --boot-timer" : "");
     return drives;
+}
+
+size_t first_virtio_slot(const VmConfig& config) {
+    return config.boot_timer ? 1 : 0;
 }
 
 VirtioSlot virtio_slot(size_t index) {
@@ -60,10 +66,11 @@ bool names_root(const std::string& cmdline) {
 
 } // namespace
 
-std::string cmdline_with_devices(const std::string& cmdline, std::span<const DriveConfig> drives) {
+std::string cmdline_with_devices(const std::string& cmdline, std::span<const DriveConfig> drives,
+                                 size_t first) {
     std::string out = cmdline;
     for (size_t i = 0; i < drives.size(); ++i) {
-        const VirtioSlot slot = virtio_slot(i);
+        const VirtioSlot slot = virtio_slot(first + i);
         if (!out.empty()) out += ' ';
         out += virtio::mmio::kernel_cmdline_fragment(slot.base, slot.gsi);
     }
@@ -72,10 +79,10 @@ std::string cmdline_with_devices(const std::string& cmdline, std::span<const Dri
     return out;
 }
 
-std::vector<boot::acpi::VirtioMmioDevice> acpi_virtio_devices(size_t count) {
+std::vector<boot::acpi::VirtioMmioDevice> acpi_virtio_devices(size_t count, size_t first) {
     std::vector<boot::acpi::VirtioMmioDevice> devices;
     for (size_t i = 0; i < count; ++i) {
-        const VirtioSlot slot = virtio_slot(i);
+        const VirtioSlot slot = virtio_slot(first + i);
         devices.push_back({slot.base, virtio::mmio::kMmioWindowSize, slot.gsi});
     }
     return devices;
@@ -84,6 +91,7 @@ std::vector<boot::acpi::VirtioMmioDevice> acpi_virtio_devices(size_t count) {
 Result<VirtioBlock> add_block_device(const DriveConfig& drive, VirtioSlot slot, Vm& vm,
                                      const GuestMemory& memory, Bus& mmio, EventLoop& loop) {
     VirtioBlock block;
+    block.drive = drive;
     block.name = virtio::block::drive_name(drive);
     block.slot = slot;
     auto engine = virtio::block::open_drive(drive);

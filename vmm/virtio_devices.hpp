@@ -37,17 +37,24 @@ Result<std::vector<virtio::block::DriveConfig>> ordered_drives(const VmConfig& c
 
 // Slot i of the layout above.
 [[nodiscard]] VirtioSlot virtio_slot(size_t index);
+// The first slot a virtio device gets: 1 with --boot-timer, whose device takes slot 0's window
+// (where Firecracker puts it), else 0.
+[[nodiscard]] size_t first_virtio_slot(const VmConfig& config);
 
 // `cmdline` plus what a guest without ACPI needs: `virtio_mmio.device=4K@<base>:<gsi>` per
-// device, and `root=/dev/vda rw|ro` for a root drive unless the command line names a root.
+// device (from slot `first`), and `root=/dev/vda rw|ro` for a root drive unless the command
+// line names a root.
 [[nodiscard]] std::string cmdline_with_devices(const std::string& cmdline,
-                                               std::span<const virtio::block::DriveConfig> drives);
+                                               std::span<const virtio::block::DriveConfig> drives,
+                                               size_t first = 0);
 
-// The DSDT entries for the first `count` slots.
-[[nodiscard]] std::vector<boot::acpi::VirtioMmioDevice> acpi_virtio_devices(size_t count);
+// The DSDT entries for `count` slots from slot `first`.
+[[nodiscard]] std::vector<boot::acpi::VirtioMmioDevice> acpi_virtio_devices(size_t count,
+                                                                            size_t first = 0);
 
 // One virtio-blk drive on the MMIO bus.
 struct VirtioBlock {
+    virtio::block::DriveConfig drive; // as configured (PATCH /drives reopens it with a new path)
     std::string name;
     VirtioSlot slot;
     std::unique_ptr<IrqLine> irq;

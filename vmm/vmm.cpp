@@ -6,6 +6,7 @@
 #include "vmm/bundled_kernel.hpp"
 #include "vmm/core/x86_cpu.hpp"
 #include "vmm/devices/acpi_pm.hpp"
+#include "vmm/devices/boot_timer.hpp"
 #include "vmm/devices/exit_device.hpp"
 #include "vmm/devices/i8042.hpp"
 #include "vmm/devices/serial.hpp"
@@ -20,6 +21,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <csignal>
 
@@ -48,14 +50,14 @@ Result<LoadedImages> open_images(const VmConfig& config) {
 
 // ACPI (RSDP at the address the boot protocols pass on) and, for older kernels and unikernels,
 // the MP table, both listing the virtio-mmio devices' interrupts.
-Result<void> write_platform_tables(const GuestMemory& memory, uint32_t vcpus,
-                                   size_t virtio_devices) {
+Result<void> write_platform_tables(const GuestMemory& memory, uint32_t vcpus, size_t virtio_devices,
+                                   size_t first_slot) {
     auto acpi = boot::acpi::write_acpi_tables(
-        memory, boot::acpi::AcpiConfig{vcpus, acpi_virtio_devices(virtio_devices)});
+        memory, boot::acpi::AcpiConfig{vcpus, acpi_virtio_devices(virtio_devices, first_slot)});
     if (!acpi) return tl::unexpected(std::move(acpi.error()));
     std::vector<uint32_t> gsis;
     for (size_t i = 0; i < virtio_devices; ++i)
-        gsis.push_back(virtio_slot(i).gsi);
+        gsis.push_back(virtio_slot(first_slot + i).gsi);
     auto mptable = boot::write_mptable(memory, boot::MpTableConfig{vcpus, std::move(gsis)});
     if (!mptable) return tl::unexpected(std::move(mptable.error()));
     return {};
@@ -88,8 +90,9 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
     if (!memory) return tl::unexpected(std::move(memory.error()));
     auto drives = ordered_drives(config);
     if (!drives) return tl::unexpected(std::move(drives.error()));
+    const size_t first_slot = first_virtio_slot(config);
     auto kernel_boot = KernelBoot::plan(images->kernel, images->initrd ? &*images->initrd : nullptr,
-                                        cmdline_with_devices(config.cmdline, *drives),
+                                        cmdline_with_devices(config.cmdline, *drives, first_slot),
                                         config.boot_protocol, *memory);
     if (!kernel_boot) return tl::unexpected(std::move(kernel_boot.error()));
     timings.kernel_read = monotonic_ns();
@@ -111,14 +114,19 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
 
     // 3. Guest memory: segments, command line, boot structures, initrd.
     EMBER_TRY_VOID(kernel_boot->load(vmm->memory_));
-    EMBER_TRY_VOID(write_platform_tables(vmm->memory_, config.vcpus, drives->size()));
+    EMBER_TRY_VOID(write_platform_tables(vmm->memory_, config.vcpus, drives->size(), first_slot));
     timings.loaded = monotonic_ns();
 
     // 4. Devices and the VMM thread's event sources.
     EMBER_TRY_VOID(vmm->add_legacy_devices(config));
+    if (config.boot_timer) {
+        vmm->boot_timer_ = std::make_shared<devices::BootTimer>(timings.start);
+        EMBER_TRY_VOID(
+            vmm->mmio_.insert(vmm->boot_timer_, kVirtioMmioBase, kVirtioMmioStride, "boot timer"));
+    }
     for (size_t i = 0; i < drives->size(); ++i) {
-        auto block = add_block_device((*drives)[i], virtio_slot(i), vmm->vm_, vmm->memory_,
-                                      vmm->mmio_, vmm->loop_);
+        auto block = add_block_device((*drives)[i], virtio_slot(first_slot + i), vmm->vm_,
+                                      vmm->memory_, vmm->mmio_, vmm->loop_);
         if (!block) return tl::unexpected(std::move(block.error()));
         vmm->blocks_.push_back(std::move(*block));
     }
@@ -329,9 +337,16 @@ void Vmm::report_exit(GuestExit exit) {
     exit_event_.signal();
 }
 
-Result<GuestExit> Vmm::run(Timings& timings) {
+Result<void> Vmm::start() {
+    if (started_) return {};
+    started_ = true;
     for (auto& v : vcpus_)
         EMBER_TRY_VOID(v->start());
+    return {};
+}
+
+Result<GuestExit> Vmm::run(Timings& timings) {
+    EMBER_TRY_VOID(start());
     EMBER_TRY_VOID(loop_.run());
     timings.guest_exit = monotonic_ns();
     for (auto& v : vcpus_)
@@ -340,6 +355,51 @@ Result<GuestExit> Vmm::run(Timings& timings) {
     std::lock_guard lock(exit_mutex_);
     if (!exit_) return make_error(Errc::kInternal, "the VM stopped without a reason");
     return *exit_;
+}
+
+void Vmm::pause() {
+    for (auto& v : vcpus_)
+        v->pause();
+    paused_ = true;
+}
+
+void Vmm::resume() {
+    for (auto& v : vcpus_)
+        v->resume();
+    paused_ = false;
+}
+
+Result<void> Vmm::watch(int fd, std::function<void()> on_readable) {
+    return loop_.add(fd, EPOLLIN, [cb = std::move(on_readable)](uint32_t) { cb(); });
+}
+
+Result<void> Vmm::update_drive(std::string_view drive_id, const std::optional<std::string>& path,
+                               const std::optional<RateLimiterUpdate>& rate_limiter) {
+    auto it =
+        std::ranges::find_if(blocks_, [&](const VirtioBlock& b) { return b.drive.id == drive_id; });
+    if (it == blocks_.end())
+        return make_error(Errc::kInvalidArgument, "drive '{}' is not attached to the VM", drive_id);
+    if (path) {
+        virtio::block::DriveConfig drive = it->drive;
+        drive.path = *path;
+        auto engine = virtio::block::open_drive(drive);
+        if (!engine) return tl::unexpected(std::move(engine.error()));
+        EMBER_TRY_VOID(it->device->replace_engine(loop_, std::move(*engine)));
+        it->drive = std::move(drive);
+        log::info("{}: now serving '{}'", it->name, *path);
+    }
+    if (rate_limiter) EMBER_TRY_VOID(it->device->update_rate_limiter(*rate_limiter));
+    return {};
+}
+
+VmmMetrics Vmm::metrics() const {
+    VmmMetrics m;
+    m.exits = exit_stats();
+    for (const auto& b : blocks_)
+        m.drives.push_back(
+            DriveMetrics{b.drive.id, b.name, b.device->metrics(), b.transport->counters()});
+    if (boot_timer_) m.boot_time = boot_timer_->boot_time();
+    return m;
 }
 
 std::vector<int> Vmm::kvm_fds() const {

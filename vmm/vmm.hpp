@@ -14,14 +14,17 @@
 #include "vmm/core/kvm.hpp"
 #include "vmm/core/vcpu_thread.hpp"
 #include "vmm/core/vm.hpp"
+#include "vmm/devices/boot_timer.hpp"
 #include "vmm/sys/event_fd.hpp"
 #include "vmm/timings.hpp"
 #include "vmm/virtio_devices.hpp"
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ember {
@@ -30,6 +33,21 @@ namespace devices {
 class Serial;
 class I8042;
 } // namespace devices
+
+// One drive's counters, for the metrics.
+struct DriveMetrics {
+    std::string id;
+    std::string name;
+    virtio::block::BlockMetrics block;
+    virtio::MmioCounters transport;
+};
+
+// A snapshot of what the VM did so far; Vmm::metrics() takes it from any thread.
+struct VmmMetrics {
+    VcpuExitStats exits; // summed over the vCPUs
+    std::vector<DriveMetrics> drives;
+    std::optional<devices::BootTime> boot_time; // --boot-timer, once the guest signalled
+};
 class TerminalGuard;
 class KernelBoot;
 
@@ -42,8 +60,28 @@ public:
     Vmm(Vmm&&) = delete;
     Vmm& operator=(Vmm&&) = delete;
 
-    // Starts the vCPUs and runs the event loop until the VM ends; returns why it ended.
+    // Starts the vCPU threads (InstanceStart answers once they run); run() calls it if needed.
+    Result<void> start();
+    // Starts the vCPUs if needed and runs the event loop until the VM ends; returns why.
     Result<GuestExit> run(Timings& timings);
+
+    // PATCH /vm: every vCPU out of KVM_RUN and parked (devices keep serving what is queued), or
+    // running again. Each returns once all vCPUs reached the state. VMM thread only.
+    void pause();
+    void resume();
+    [[nodiscard]] bool paused() const { return paused_; }
+
+    // Adds `fd` to the VMM thread's event loop (the API's action channel): `on_readable` runs on
+    // that thread whenever the fd is readable. Call before run() or from the VMM thread.
+    Result<void> watch(int fd, std::function<void()> on_readable);
+
+    // PATCH /drives after boot: a new image for drive `drive_id` (opened with the drive's
+    // settings; the guest sees the new capacity), new token buckets, or both. VMM thread only.
+    Result<void> update_drive(std::string_view drive_id, const std::optional<std::string>& path,
+                              const std::optional<RateLimiterUpdate>& rate_limiter);
+
+    // Counters for the metrics; any thread.
+    [[nodiscard]] VmmMetrics metrics() const;
 
     // The VM and vCPU fds: what the background teardown keeps (teardown.hpp).
     [[nodiscard]] std::vector<int> kvm_fds() const;
@@ -77,6 +115,7 @@ private:
 
     std::vector<std::unique_ptr<IrqLine>> irq_lines_;
     std::vector<VirtioBlock> blocks_; // after mmio_: destroyed before the bus drops the transports
+    std::shared_ptr<devices::BootTimer> boot_timer_;
     std::shared_ptr<devices::Serial> serial_;
     std::shared_ptr<devices::I8042> i8042_;
     UniqueFd serial_file_;
@@ -91,6 +130,9 @@ private:
     std::unique_ptr<CoalescedRing> ring_; // used by the vCPU threads: declared before them
     UniqueFd drain_timer_;
     std::vector<std::unique_ptr<VcpuThread>> vcpus_;
+
+    bool started_ = false;
+    bool paused_ = false;
 
     std::mutex exit_mutex_;
     std::optional<GuestExit> exit_; // guarded by exit_mutex_; the first report wins

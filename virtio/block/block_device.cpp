@@ -101,11 +101,17 @@ uint32_t BlockDevice::device_type() const {
 }
 
 void BlockDevice::read_config(uint32_t offset, std::span<std::byte> out) const {
-    // Fixed after creation (no resize yet): no lock needed.
+    // The capacity changes when the disk is replaced (VMM thread); config reads come from vCPUs.
+    const std::lock_guard lock(mu_);
     const auto bytes = std::as_bytes(std::span(&config_, 1));
     if (offset >= bytes.size()) return;
     const size_t n = std::min(out.size(), bytes.size() - offset);
     std::memcpy(out.data(), bytes.data() + offset, n);
+}
+
+uint32_t BlockDevice::config_generation() const {
+    const std::lock_guard lock(mu_);
+    return generation_;
 }
 
 void BlockDevice::write_config(uint32_t offset, std::span<const std::byte> in) {
@@ -232,6 +238,38 @@ void BlockDevice::on_rate_limiter_timer() {
 Result<void> BlockDevice::update_rate_limiter(const RateLimiterUpdate& update) {
     const std::lock_guard lock(mu_);
     return limiter_.update(update);
+}
+
+Result<void> BlockDevice::replace_engine(EventLoop& loop, std::unique_ptr<IoEngine> engine) {
+    const std::lock_guard lock(mu_);
+    const DiskBackend& disk = engine->disk();
+    if (disk.read_only() != engine_->disk().read_only() ||
+        disk.cache_mode() != engine_->disk().cache_mode())
+        return make_error(Errc::kInvalidArgument,
+                          "{}: the new disk must keep the drive's read-only flag and cache mode",
+                          options_.name);
+    // Whatever the old engine still has in flight is answered before it goes.
+    completions_.clear();
+    engine_->drain(completions_);
+    finish_completions();
+    signal_if_needed();
+    if (engine_->completion_fd() >= 0) loop.remove(engine_->completion_fd());
+    engine_ = std::move(engine);
+    if (engine_->completion_fd() >= 0)
+        EMBER_TRY_VOID(
+            loop.add(engine_->completion_fd(), EPOLLIN, [this](uint32_t) { on_completions(); }));
+    slots_.assign(engine_->queue_depth(), Slot{});
+    free_slots_.clear();
+    for (uint32_t i = engine_->queue_depth(); i > 0; --i)
+        free_slots_.push_back(i - 1);
+    // The generation changes before the value, so a driver that reads around the change retries.
+    ++generation_;
+    config_.capacity = engine_->disk().capacity_sectors();
+    limits_.capacity_sectors = config_.capacity;
+    if (active_ && interrupt_ != nullptr) interrupt_->signal_config_change();
+    // Requests the guest made while the old disk drained are served by the new one.
+    if (active_ && queue_event_ != nullptr) queue_event_->signal();
+    return {};
 }
 
 void BlockDevice::process_queue() {
@@ -369,6 +407,10 @@ bool BlockDevice::handle_chain() {
 void BlockDevice::reap_completions() {
     completions_.clear();
     engine_->reap(completions_);
+    finish_completions();
+}
+
+void BlockDevice::finish_completions() {
     for (const IoCompletion& c : completions_) {
         if (c.cookie >= slots_.size() || !slots_[c.cookie].busy) {
             log::error("{}: the engine completed unknown request {}", options_.name, c.cookie);

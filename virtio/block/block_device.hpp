@@ -78,6 +78,7 @@ public:
     // VirtioDevice.
     [[nodiscard]] uint32_t device_type() const override;
     [[nodiscard]] uint64_t available_features() const override { return features_; }
+    [[nodiscard]] uint32_t config_generation() const override;
     [[nodiscard]] std::span<const uint16_t> queue_max_sizes() const override {
         return queue_max_sizes_;
     }
@@ -99,6 +100,12 @@ public:
 
     // PATCH /drives: new token buckets while running.
     Result<void> update_rate_limiter(const RateLimiterUpdate& update);
+    // PATCH /drives path_on_host: serve `engine`'s disk from now on (Firecracker's drive
+    // update). Requests in flight on the old engine finish first and are answered; the capacity
+    // may change, and an active driver gets a configuration change interrupt (a Linux guest
+    // then resizes the disk). `loop` is the one attach() used. The new disk must keep the old
+    // one's read-only flag and cache mode, which the negotiated features depend on.
+    Result<void> replace_engine(EventLoop& loop, std::unique_ptr<IoEngine> engine);
 
     [[nodiscard]] BlockMetrics metrics() const;
     [[nodiscard]] const std::string& name() const { return options_.name; }
@@ -120,6 +127,8 @@ private:
     bool handle_chain();
     void complete_at_once(uint16_t head, uint8_t status, uint32_t len);
     void reap_completions();
+    // Answers the requests in completions_.
+    void finish_completions();
     // Watches the ring (and the engine) for up to poll_ns_ with kicks still off; true when work
     // showed up. Adapts poll_ns_ (see BlockOptions::poll_max_ns).
     bool poll_for_work();
@@ -156,6 +165,7 @@ private:
     uint64_t poll_ns_ = 0;     // current polling window
     uint64_t slept_at_ns_ = 0; // when the device last went to sleep (kicks on); 0: not asleep
     uint64_t faults_ = 0;
+    uint32_t generation_ = 0; // ConfigGeneration: bumped when the disk is replaced
     BlockMetrics metrics_;
 };
 

@@ -21,6 +21,13 @@ VcpuExitStats& VcpuExitStats::operator+=(const VcpuExitStats& o) {
     return *this;
 }
 
+VcpuExitStats Vcpu::stats() const {
+    return VcpuExitStats{
+        counters_.io_in.get(),      counters_.io_out.get(),           counters_.mmio_read.get(),
+        counters_.mmio_write.get(), counters_.unhandled_access.get(), counters_.interrupted.get(),
+        counters_.other.get()};
+}
+
 Result<Vcpu> Vcpu::create(const Kvm& kvm, const Vm& vm, uint32_t index) {
     auto fd = checked_ioctl(vm.fd(), KVM_CREATE_VCPU, static_cast<unsigned long>(index),
                             "KVM_CREATE_VCPU");
@@ -74,21 +81,22 @@ void Vcpu::handle_io(const Bus& pio) {
     // kvm_run mapping (which spans vcpu_mmap_size bytes); the span is checked against it.
     const size_t total = width * count;
     if (run.io.data_offset > run_.size() || total > run_.size() - run.io.data_offset) {
-        ++stats_.other;
+        counters_.other.bump();
         return;
     }
     std::span<std::byte> data = run_.bytes().subspan(run.io.data_offset, total);
     if (run.io.direction == KVM_EXIT_IO_OUT) {
-        ++stats_.io_out;
+        counters_.io_out.bump();
         const bool handled =
             count == 1 ? pio.write(run.io.port, data) : pio.write_string(run.io.port, data, width);
-        if (!handled) ++stats_.unhandled_access;
+        if (!handled) counters_.unhandled_access.bump();
         return;
     }
-    ++stats_.io_in;
+    counters_.io_in.bump();
     std::memset(data.data(), 0xff, data.size()); // an empty ISA bus reads all ones
     for (size_t i = 0; i < count; ++i)
-        if (!pio.read(run.io.port, data.subspan(i * width, width))) ++stats_.unhandled_access;
+        if (!pio.read(run.io.port, data.subspan(i * width, width)))
+            counters_.unhandled_access.bump();
 }
 
 void Vcpu::handle_mmio(const Bus& mmio) {
@@ -96,13 +104,13 @@ void Vcpu::handle_mmio(const Bus& mmio) {
     const size_t len = std::min<size_t>(run.mmio.len, sizeof(run.mmio.data));
     auto data = std::as_writable_bytes(std::span(run.mmio.data)).first(len);
     if (run.mmio.is_write != 0) {
-        ++stats_.mmio_write;
-        if (!mmio.write(run.mmio.phys_addr, data)) ++stats_.unhandled_access;
+        counters_.mmio_write.bump();
+        if (!mmio.write(run.mmio.phys_addr, data)) counters_.unhandled_access.bump();
         return;
     }
-    ++stats_.mmio_read;
+    counters_.mmio_read.bump();
     std::memset(data.data(), 0xff, data.size());
-    if (!mmio.read(run.mmio.phys_addr, data)) ++stats_.unhandled_access;
+    if (!mmio.read(run.mmio.phys_addr, data)) counters_.unhandled_access.bump();
 }
 
 Vcpu::Step Vcpu::crash(const ExitReporter& report, std::string what) {
@@ -123,7 +131,7 @@ Vcpu::Step Vcpu::run_once(const Bus& pio, const Bus& mmio, const CoalescedRing* 
     if (ring != nullptr) (void)ring->drain(pio, mmio);
     if (r < 0) {
         if (errno == EINTR || errno == EAGAIN) {
-            ++stats_.interrupted;
+            counters_.interrupted.bump();
             return Step::kInterrupted;
         }
         const int err = errno;
@@ -140,12 +148,12 @@ Vcpu::Step Vcpu::run_once(const Bus& pio, const Bus& mmio, const CoalescedRing* 
         handle_mmio(mmio);
         return Step::kContinue;
     case KVM_EXIT_INTR:
-        ++stats_.interrupted;
+        counters_.interrupted.bump();
         return Step::kInterrupted;
     case KVM_EXIT_HLT: // only without an in-kernel LAPIC; ours halts in the kernel
     case KVM_EXIT_IRQ_WINDOW_OPEN:
     case KVM_EXIT_DEBUG:
-        ++stats_.other;
+        counters_.other.bump();
         return Step::kContinue;
     case KVM_EXIT_SHUTDOWN:
         return crash(report, "guest triple-faulted (KVM_EXIT_SHUTDOWN): an exception occurred "

@@ -11,13 +11,37 @@
 
 #include <linux/kvm.h>
 
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <vector>
 
 namespace ember {
 
-// Exit counts by reason. Written only by the vCPU's own thread; read after it stops.
+// A counter that one thread bumps and any thread may read (relaxed: a statistic, not a
+// handshake; the bump is a plain load and store, no locked instruction on the exit path).
+class RelaxedCounter final {
+public:
+    RelaxedCounter() = default;
+    RelaxedCounter(const RelaxedCounter& o) : value_(o.get()) {}
+    RelaxedCounter& operator=(const RelaxedCounter& o) {
+        value_.store(o.get(), std::memory_order_relaxed);
+        return *this;
+    }
+    RelaxedCounter(RelaxedCounter&& o) noexcept : value_(o.get()) {}
+    RelaxedCounter& operator=(RelaxedCounter&& o) noexcept { return *this = o; }
+    ~RelaxedCounter() = default;
+
+    void bump() {
+        value_.store(value_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+    [[nodiscard]] uint64_t get() const { return value_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<uint64_t> value_{0};
+};
+
+// Exit counts by reason: a snapshot (Vcpu::stats()), readable while the vCPU runs.
 struct VcpuExitStats {
     uint64_t io_in = 0;
     uint64_t io_out = 0;
@@ -68,7 +92,8 @@ public:
         return run_.bytes().subspan(page * 4096, 4096);
     }
 
-    [[nodiscard]] const VcpuExitStats& stats() const { return stats_; }
+    // The exit counts so far; callable from any thread.
+    [[nodiscard]] VcpuExitStats stats() const;
 
 private:
     Vcpu(uint32_t index, UniqueFd fd, MmapRegion run)
@@ -80,7 +105,11 @@ private:
     uint32_t index_;
     UniqueFd fd_;
     MmapRegion run_;
-    VcpuExitStats stats_;
+    // Bumped by the vCPU's own thread only.
+    struct Counters {
+        RelaxedCounter io_in, io_out, mmio_read, mmio_write, unhandled_access, interrupted, other;
+    };
+    Counters counters_;
 };
 
 } // namespace ember
