@@ -17,6 +17,7 @@
 #include "vmm/virtio_devices.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -229,6 +230,12 @@ void Vmm::pump_stdin() {
                 stdin_ = StdinState::kPaused;
             }
             return;
+        }
+        // A pipe or terminal is read only when it has something: the room callback also lands
+        // here, and a blocking read of an idle pipe would stall the whole VMM thread.
+        if (stdin_ != StdinState::kFile) {
+            pollfd ready{STDIN_FILENO, POLLIN, 0};
+            if (::poll(&ready, 1, 0) <= 0) return;
         }
         const ssize_t n = ::read(STDIN_FILENO, buf.data(), std::min(room, buf.size()));
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
