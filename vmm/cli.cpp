@@ -210,6 +210,15 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
                    "drives, ... under kebab-case keys (docs/api-resources.md); applied on top of "
                    "the other flags");
     app.add_option("--log-level", level, "error, warn, info or debug")->default_str("warn");
+    bool no_seccomp = false;
+    std::string seccomp_filter;
+    auto* no_seccomp_flag = app.add_flag(
+        "--no-seccomp", no_seccomp,
+        "run without the per-thread seccomp filters (debugging only; docs/seccomp.md)");
+    app.add_option("--seccomp-filter", seccomp_filter,
+                   "per-thread seccomp allowlists from a JSON file in Firecracker's seccompiler "
+                   "format, instead of the built-in ones (docs/seccomp.md)")
+        ->excludes(no_seccomp_flag);
 
     std::vector<std::string> rest(args.begin() + (args.empty() ? 0 : 1), args.end());
     std::reverse(rest.begin(), rest.end()); // CLI11 consumes a reversed vector
@@ -225,6 +234,9 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
     if (!kernel.empty()) cfg.kernel_path = kernel;
     if (!initrd.empty()) cfg.initrd_path = initrd;
     if (!config_file.empty()) cfg.config_file = config_file;
+    if (no_seccomp) cfg.seccomp.mode = jail::SeccompConfig::Mode::kOff;
+    if (!seccomp_filter.empty())
+        cfg.seccomp = jail::SeccompConfig{jail::SeccompConfig::Mode::kFile, seccomp_filter};
     auto s = parse_serial(serial);
     if (!s) return tl::unexpected(std::move(s.error()));
     cfg.serial = *s;

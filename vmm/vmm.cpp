@@ -92,6 +92,10 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
                                         cmdline_with_devices(config.cmdline, *drives),
                                         config.boot_protocol, *memory);
     if (!kernel_boot) return tl::unexpected(std::move(kernel_boot.error()));
+    auto seccomp = jail::SeccompFilters::prepare(
+        config.seccomp, jail::FilterParams{VcpuThread::kick_signal()},
+        {jail::ThreadKind::kVmm, jail::ThreadKind::kVcpu});
+    if (!seccomp) return tl::unexpected(std::move(seccomp.error()));
     timings.kernel_read = monotonic_ns();
 
     // 2. KVM: memory slots before the irqchip (see vm.hpp for why the order matters).
@@ -107,6 +111,7 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
     if (!exit_event) return tl::unexpected(std::move(exit_event.error()));
     std::unique_ptr<Vmm> vmm(new Vmm(std::move(*kvm), std::move(*vm), std::move(*memory),
                                      std::move(*loop), std::move(*exit_event)));
+    vmm->seccomp_ = std::move(*seccomp);
     timings.vm_created = monotonic_ns();
 
     // 3. Guest memory: segments, command line, boot structures, initrd.
@@ -329,9 +334,29 @@ void Vmm::report_exit(GuestExit exit) {
     exit_event_.signal();
 }
 
-Result<GuestExit> Vmm::run(Timings& timings) {
+Result<void> Vmm::start_vcpus_jailed() {
+    // Each vCPU thread installs its own filter, then waits at the gate until the VMM thread has
+    // installed its filter too: no guest instruction runs before every filter is in place. The
+    // vCPU threads start first so that they do not inherit the VMM thread's filter.
     for (auto& v : vcpus_)
-        EMBER_TRY_VOID(v->start());
+        v->set_start_hook([this]() -> Result<void> {
+            auto installed = seccomp_.apply(jail::ThreadKind::kVcpu);
+            seccomp_gate_.wait();
+            return installed;
+        });
+    Result<void> started;
+    for (auto& v : vcpus_)
+        if (started = v->start(); !started) break;
+    if (started) started = seccomp_.apply(jail::ThreadKind::kVmm);
+    if (!started)
+        for (auto& v : vcpus_)
+            v->request_stop(); // past the gate, they exit before KVM_RUN
+    seccomp_gate_.count_down();
+    return started;
+}
+
+Result<GuestExit> Vmm::run(Timings& timings) {
+    EMBER_TRY_VOID(start_vcpus_jailed());
     EMBER_TRY_VOID(loop_.run());
     timings.guest_exit = monotonic_ns();
     for (auto& v : vcpus_)
