@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -131,6 +132,17 @@ TEST_F(Seccomp, VirtioBlkGuestsRunThroughWholeBootsUnderTheFilters) {
             EXPECT_EQ(r.err.find("forbidden system call"), std::string::npos) << r.err;
             EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << r.out;
         }
+}
+
+TEST_F(Seccomp, AConsoleOnATerminalIsRestoredUnderTheVmmFilter) {
+    // On a terminal ember sets raw mode before the filters and restores it (tcsetattr: TCSETS,
+    // then TCGETS to check) under the VMM thread's filter. script(1) gives it a pty.
+    if (std::system("script --version >/dev/null 2>&1") != 0)
+        GTEST_SKIP() << "script(1) is not installed";
+    auto r = test::run_process({"/usr/bin/script", "-qec", EMBER_BINARY, "/dev/null"}, 60000);
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("Hello from ember!"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("forbidden system call"), std::string::npos) << r.out;
 }
 
 TEST_F(Seccomp, NoSeccompIsLoggedAtWarn) {
