@@ -98,6 +98,10 @@ Result<std::vector<sock_filter>> export_program(void* ctx) {
 Result<SeccompFilter> SeccompFilter::compile(ThreadKind kind, const Allowlist& rules) {
     Context ctx(seccomp_init(SCMP_ACT_TRAP));
     if (!ctx) return make_error(Errc::kOsError, "seccomp: seccomp_init failed");
+    // A system call of another ABI (int 0x80, x32) has numbers the handler would misname: end
+    // the process at once rather than one thread (a vCPU that vanishes would hang the VM).
+    if (seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) != 0)
+        return make_error(Errc::kOsError, "seccomp: cannot set the action for foreign ABIs");
     // The violation handler reports on stderr and exits, whatever the list says.
     const SyscallRule handler_needs[] = {
         {"write", "the violation handler reports", {arg_eq(0, STDERR_FILENO)}},
@@ -125,6 +129,7 @@ Result<void> SeccompFilter::apply() const {
     sock_fprog prog{};
     prog.len = static_cast<unsigned short>(program_.size());
     // Safety: the kernel only reads the program; it copies it before seccomp() returns.
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast)
     prog.filter = const_cast<sock_filter*>(program_.data());
     if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
         return sys_error(Errc::kOsError, "seccomp: cannot install the {} thread's filter",

@@ -85,6 +85,26 @@ TEST(SeccompFilterDeathTest, AForbiddenCallEndsTheProcessWith148AndNamesIt) {
         "ember: error: seccomp: the vcpu thread made a forbidden system call: 110 \\(getppid\\)");
 }
 
+TEST(SeccompFilterDeathTest, AnotherAbisCallKillsTheWholeProcess) {
+    if (!jail::kSeccompByDefault)
+        GTEST_SKIP() << "sanitizer build: ASan and UBSan make system calls no filter lists";
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    auto f = SeccompFilter::compile(ThreadKind::kVmm, common_rules());
+    ASSERT_TRUE(f.has_value()) << f.error().describe();
+    EXPECT_EXIT(
+        {
+            // On a second thread: killing only that thread would let the process go on.
+            std::thread t([&] {
+                if (!f->apply()) return;
+                long r = 20; // getpid in the i386 ABI, which the handler would misname
+                asm volatile("int $0x80" : "+a"(r) : : "memory");
+            });
+            t.join();
+            ::_exit(0);
+        },
+        ::testing::KilledBySignal(SIGSYS), "");
+}
+
 TEST(SeccompViolation, TheLineNamesKindNumberNameAndCode) {
     std::array<char, 512> buf{};
     const size_t n = format_violation(buf, "vmm", 232, "epoll_wait");
