@@ -207,9 +207,18 @@ Result<void> Controller::start_instance() {
     const VmConfig config = builder_.build();
     auto vmm = Vmm::create(config, timings_);
     if (!vmm) return tl::unexpected(std::move(vmm.error()));
-    EMBER_TRY_VOID((*vmm)->start());
     vmm_ = std::move(*vmm);
-    if (metrics_) EMBER_TRY_VOID(watch_metrics_timer());
+    // Before start(): from then on the VMM thread's seccomp filter allows no new timerfd.
+    if (metrics_) {
+        if (auto r = watch_metrics_timer(); !r) {
+            vmm_.reset();
+            return r;
+        }
+    }
+    if (auto r = vmm_->start(); !r) {
+        vmm_.reset();
+        return r;
+    }
     log::info("microVM started");
     return {};
 }

@@ -270,6 +270,15 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
     std::string api_sock;
     std::string metrics_path;
     add_process_options(app, cfg.process, cfg, log_path, api_sock, metrics_path);
+    bool no_seccomp = false;
+    std::string seccomp_filter;
+    auto* no_seccomp_flag = app.add_flag(
+        "--no-seccomp", no_seccomp,
+        "run without the per-thread seccomp filters (debugging only; docs/seccomp.md)");
+    app.add_option("--seccomp-filter", seccomp_filter,
+                   "per-thread seccomp allowlists from a JSON file in Firecracker's seccompiler "
+                   "format, instead of the built-in ones (docs/seccomp.md)")
+        ->excludes(no_seccomp_flag);
 
     std::vector<std::string> rest(args.begin() + (args.empty() ? 0 : 1), args.end());
     std::reverse(rest.begin(), rest.end()); // CLI11 consumes a reversed vector
@@ -286,6 +295,9 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
     if (!initrd.empty()) cfg.initrd_path = initrd;
     if (!config_file.empty()) cfg.config_file = config_file;
     EMBER_TRY_VOID(finish_process_options(cfg, log_path, api_sock, metrics_path));
+    if (no_seccomp) cfg.seccomp.mode = jail::SeccompConfig::Mode::kOff;
+    if (!seccomp_filter.empty())
+        cfg.seccomp = jail::SeccompConfig{jail::SeccompConfig::Mode::kFile, seccomp_filter};
     auto s = parse_serial(serial);
     if (!s) return tl::unexpected(std::move(s.error()));
     cfg.serial = *s;

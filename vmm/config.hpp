@@ -3,6 +3,7 @@
 #pragma once
 
 #include "boot/boot_protocol.hpp"
+#include "jail/seccomp.hpp"
 #include "virtio/block/drive.hpp"
 #include "vmm/sys/logger.hpp"
 
@@ -60,6 +61,8 @@ struct VmConfig {
     bool sync_teardown = false; // destroy the VM before exiting (teardown.hpp)
     log::Level log_level = log::Level::kWarn;
     ProcessOptions process;
+    // Per-thread seccomp filters: built in, --seccomp-filter FILE, or --no-seccomp.
+    jail::SeccompConfig seccomp;
 };
 
 } // namespace ember

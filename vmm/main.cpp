@@ -3,6 +3,7 @@
 #include "api/api_server.hpp"
 #include "api/controller.hpp"
 #include "api/model/config_file.hpp"
+#include "jail/seccomp.hpp"
 #include "vmm/cli.hpp"
 #include "vmm/sys/exit_code.hpp"
 #include "vmm/sys/logger.hpp"
@@ -117,6 +118,15 @@ int run(int argc, char** argv) {
         block_termination_signals();
         ember::api::http::ServerOptions options;
         options.max_payload = cli.process.api_max_payload;
+        if (cli.seccomp.mode != ember::jail::SeccompConfig::Mode::kOff) {
+            auto filters = ember::jail::SeccompFilters::prepare(
+                cli.seccomp, ember::jail::FilterParams{ember::VcpuThread::kick_signal()},
+                {ember::jail::ThreadKind::kApi});
+            if (!filters) return fail(filters.error());
+            options.thread_start_hook = [f = std::move(*filters)] {
+                return f.apply(ember::jail::ThreadKind::kApi);
+            };
+        }
         auto started = ember::api::ApiServer::start(*cli.process.api_sock, options);
         if (!started) return fail(started.error());
         api = std::move(*started);

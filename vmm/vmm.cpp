@@ -96,6 +96,10 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
                                         cmdline_with_devices(config.cmdline, *drives, first_slot),
                                         config.boot_protocol, *memory);
     if (!kernel_boot) return tl::unexpected(std::move(kernel_boot.error()));
+    auto seccomp =
+        jail::SeccompFilters::prepare(config.seccomp, jail::FilterParams{VcpuThread::kick_signal()},
+                                      {jail::ThreadKind::kVmm, jail::ThreadKind::kVcpu});
+    if (!seccomp) return tl::unexpected(std::move(seccomp.error()));
     timings.kernel_read = monotonic_ns();
 
     // 2. KVM: memory slots before the irqchip (see vm.hpp for why the order matters).
@@ -111,6 +115,7 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
     if (!exit_event) return tl::unexpected(std::move(exit_event.error()));
     std::unique_ptr<Vmm> vmm(new Vmm(std::move(*kvm), std::move(*vm), std::move(*memory),
                                      std::move(*loop), std::move(*exit_event)));
+    vmm->seccomp_ = std::move(*seccomp);
     timings.vm_created = monotonic_ns();
 
     // 3. Guest memory: segments, command line, boot structures, initrd.
@@ -344,12 +349,31 @@ void Vmm::report_exit(GuestExit exit) {
     exit_event_.signal();
 }
 
+Result<void> Vmm::start_vcpus_jailed() {
+    // Each vCPU thread installs its own filter, then waits at the gate until the VMM thread has
+    // installed its filter too: no guest instruction runs before every filter is in place. The
+    // vCPU threads start first so that they do not inherit the VMM thread's filter.
+    for (auto& v : vcpus_)
+        v->set_start_hook([this]() -> Result<void> {
+            auto installed = seccomp_.apply(jail::ThreadKind::kVcpu);
+            seccomp_gate_.wait();
+            return installed;
+        });
+    Result<void> started;
+    for (auto& v : vcpus_)
+        if (started = v->start(); !started) break;
+    if (started) started = seccomp_.apply(jail::ThreadKind::kVmm);
+    if (!started)
+        for (auto& v : vcpus_)
+            v->request_stop(); // past the gate, they exit before KVM_RUN
+    seccomp_gate_.count_down();
+    return started;
+}
+
 Result<void> Vmm::start() {
     if (started_) return {};
     started_ = true;
-    for (auto& v : vcpus_)
-        EMBER_TRY_VOID(v->start());
-    return {};
+    return start_vcpus_jailed();
 }
 
 Result<GuestExit> Vmm::run(Timings& timings) {
@@ -387,8 +411,20 @@ Result<void> Vmm::update_drive(std::string_view drive_id, const std::optional<st
     if (it == blocks_.end())
         return make_error(Errc::kInvalidArgument, "drive '{}' is not attached to the VM", drive_id);
     if (path) {
+        if (it->drive.overlay)
+            return make_error(Errc::kInvalidArgument,
+                              "{} has a copy-on-write overlay, which belongs to its base image: "
+                              "it cannot change path_on_host",
+                              it->name);
         virtio::block::DriveConfig drive = it->drive;
         drive.path = *path;
+        // The new image gets the sync engine: an io_uring instance cannot be set up once the
+        // VMM thread's seccomp filter is on (io_uring_setup is not allowed after boot).
+        if (it->device->engine().kind() != virtio::block::EngineKind::kSync)
+            log::warn("{}: the new image '{}' is served by the sync engine (io_uring instances "
+                      "are created only at boot)",
+                      it->name, *path);
+        drive.engine = virtio::block::EngineKind::kSync;
         auto engine = virtio::block::open_drive(drive);
         if (!engine) return tl::unexpected(std::move(engine.error()));
         EMBER_TRY_VOID(it->device->replace_engine(loop_, std::move(*engine)));

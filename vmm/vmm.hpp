@@ -5,6 +5,7 @@
 // command line, memory size) before it writes a byte of guest memory.
 #pragma once
 
+#include "jail/seccomp.hpp"
 #include "vmm/config.hpp"
 #include "vmm/core/bus.hpp"
 #include "vmm/core/coalesced_ring.hpp"
@@ -20,6 +21,7 @@
 #include "vmm/virtio_devices.hpp"
 
 #include <functional>
+#include <latch>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -103,6 +105,7 @@ private:
     Result<void> create_vcpus(const VmConfig& config, const KernelBoot& kernel_boot);
     Result<void> coalesce_serial_output(const Vcpu& any_vcpu);
     void report_exit(GuestExit exit);
+    Result<void> start_vcpus_jailed();
     void pump_stdin();
 
     Kvm kvm_;
@@ -130,6 +133,8 @@ private:
     std::unique_ptr<CoalescedRing> ring_; // used by the vCPU threads: declared before them
     UniqueFd drain_timer_;
     std::vector<std::unique_ptr<VcpuThread>> vcpus_;
+    jail::SeccompFilters seccomp_;
+    std::latch seccomp_gate_{1}; // vCPUs wait here until the VMM thread's filter is in place
 
     bool started_ = false;
     bool paused_ = false;

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <csignal>
 #include <exception>
+#include <future>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -57,7 +58,7 @@ public:
     [[nodiscard]] const std::string& path() const { return listener_.path(); }
 
 private:
-    void run();
+    void run(std::promise<Result<void>>& started);
     void on_accept();
     void on_connection(int fd, uint32_t events);
     // Answers what the connection has buffered; false when it is to be closed.
@@ -104,18 +105,29 @@ Result<void> HttpServer::Impl::start() {
     sigset_t old;
     ::sigfillset(&all);
     ::pthread_sigmask(SIG_BLOCK, &all, &old);
+    std::promise<Result<void>> started;
+    auto ready = started.get_future();
     try {
-        thread_ = std::thread([this] { run(); });
+        thread_ = std::thread([this, &started] { run(started); });
     } catch (const std::system_error& e) {
         ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
         return make_error(Errc::kOsError, "cannot start the API server thread: {}", e.what());
     }
     ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    return {};
+    Result<void> hooked = ready.get();
+    if (!hooked) thread_.join();
+    return hooked;
 }
 
-void HttpServer::Impl::run() {
+void HttpServer::Impl::run(std::promise<Result<void>>& started) {
     ::pthread_setname_np(::pthread_self(), "ember-api");
+    if (options_.thread_start_hook) {
+        if (auto r = options_.thread_start_hook(); !r) {
+            started.set_value(std::move(r));
+            return;
+        }
+    }
+    started.set_value({});
     if (auto r = loop_.run(); !r)
         log::error("api: the server loop failed, the API no longer answers: {}",
                    r.error().describe());

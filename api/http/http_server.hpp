@@ -34,6 +34,9 @@ struct ServerOptions {
     // buffer; the socket is 0600, so only the owner can open them).
     size_t max_connections = 128;
     int backlog = 128;
+    // Runs first on the server thread, before it serves anything (the API thread's seccomp
+    // filter goes on there). An error makes create() fail with it.
+    std::function<Result<void>()> thread_start_hook;
 };
 
 // Counters for the metrics (API request counts and latencies). stats() returns a snapshot.

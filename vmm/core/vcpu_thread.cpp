@@ -72,6 +72,14 @@ VcpuState VcpuThread::state() const {
 }
 
 void VcpuThread::loop() {
+    if (start_hook_) {
+        if (auto r = start_hook_(); !r) {
+            report_(GuestExit{GuestExit::Kind::kHostError, to_int(exit_code_for(r.error().code())),
+                              fmt::format("vCPU {}: {}", vcpu_.index(), r.error().describe())});
+            set_state(VcpuState::kExited);
+            return;
+        }
+    }
     for (;;) {
         const VcpuState wanted = wanted_.load(std::memory_order_seq_cst);
         if (wanted == VcpuState::kExited) break;

@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -38,6 +39,11 @@ public:
     VcpuThread& operator=(const VcpuThread&) = delete;
     VcpuThread(VcpuThread&&) = delete;
     VcpuThread& operator=(VcpuThread&&) = delete;
+
+    // Runs first on the new thread, before its first KVM_RUN (the Vmm installs the vCPU's
+    // seccomp filter there). An error ends the thread: it reports a host error and exits.
+    using StartHook = std::function<Result<void>()>;
+    void set_start_hook(StartHook hook) { start_hook_ = std::move(hook); } // before start()
 
     Result<void> start();
     // Each request returns once the thread has reached the state (or exited).
@@ -63,6 +69,7 @@ private:
     const Bus& mmio_;
     const CoalescedRing* ring_;
     ExitReporter report_;
+    StartHook start_hook_;
 
     std::atomic<VcpuState> wanted_{VcpuState::kRunning};
     mutable std::mutex mutex_;

@@ -2,7 +2,7 @@
 //
 // A guest that ends the VM through the exit device (vmm/devices/exit_device.hpp) chooses the
 // status itself; ember's own codes sit in 64..80 (after sysexits.h) so that scripts can tell
-// them apart from common guest statuses.
+// them apart from common guest statuses, except 148 (a seccomp violation, as in Firecracker).
 #pragma once
 
 #include "vmm/sys/result.hpp"
@@ -18,6 +18,9 @@ enum class ExitCode : int {
     kInternal = 70,     // a bug in ember (EX_SOFTWARE)
     kOsError = 71,      // a system call failed (EX_OSERR)
     kGuestCrashed = 80, // triple fault, KVM internal error or failed emulation
+    // A thread made a system call its seccomp filter forbids (jail/seccomp_violation.hpp).
+    // Firecracker's code, kept so that tooling written for it reads ours.
+    kSeccompViolation = 148,
 };
 
 [[nodiscard]] constexpr int to_int(ExitCode c) {

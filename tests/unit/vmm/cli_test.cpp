@@ -131,5 +131,17 @@ TEST(CliDrive, BadDrivesSayWhatIsWrong) {
     EXPECT_NE(error_of({"--drive", "path=a,id="}).find("needs a value"), std::string::npos);
 }
 
+TEST(CliSeccomp, OnByDefaultOffOrFromAFile) {
+    using Mode = jail::SeccompConfig::Mode;
+    EXPECT_EQ(config_of({}).seccomp.mode,
+              jail::kSeccompByDefault ? Mode::kBuiltIn : Mode::kOff);
+    EXPECT_EQ(config_of({"--no-seccomp"}).seccomp.mode, Mode::kOff);
+    const VmConfig file = config_of({"--seccomp-filter", "f.json"});
+    EXPECT_EQ(file.seccomp.mode, Mode::kFile);
+    EXPECT_EQ(file.seccomp.path, "f.json");
+    EXPECT_NE(error_of({"--no-seccomp", "--seccomp-filter", "f.json"}).find("excludes"),
+              std::string::npos);
+}
+
 } // namespace
 } // namespace ember
