@@ -277,7 +277,7 @@ void MmioTransport::write_status(uint32_t value) {
         // The bit reads back clear: that is how the driver learns (virtio 1.2, 3.1.1).
         next &= ~(kFeaturesOk | kDriverOk);
         ++counters_.features_rejected;
-        log::warn(
+        guest_log_.warn(
             "{}: FEATURES_OK refused: driver features {:#x}, offered {:#x} (VERSION_1 is required)",
             name_, state_.driver_features, offered_features());
     }
@@ -299,8 +299,8 @@ void MmioTransport::activate_device() {
                                                      .interrupt = interrupt_});
     if (!result) {
         ++counters_.activation_failures;
-        log::error("{}: activation failed, the driver must reset the device: {}", name_,
-                   result.error().describe());
+        guest_log_.warn("{}: activation failed, the driver must reset the device: {}", name_,
+                        result.error().describe());
         interrupt_.report_broken(); // DEVICE_NEEDS_RESET + config change (virtio 1.2, 2.1.2)
         return;
     }

@@ -16,6 +16,8 @@
 // VirtioInterrupt from the VMM thread without it. Lock order: this transport, then the device.
 #pragma once
 
+#include "vmm/sys/logger.hpp"
+
 #include "virtio/mmio/mmio_layout.hpp"
 #include "virtio/queue/queue_config.hpp"
 #include "virtio/virtio_device.hpp"
@@ -129,6 +131,8 @@ private:
     MmioTransportState state_; // interrupt_status/needs_reset live in interrupt_
     MmioCounters counters_;
     uint64_t ignored_total_ = 0;
+    // The driver decides how often these happen: a hostile one must not flood the log.
+    log::RateLimitedLog guest_log_;
 };
 
 } // namespace ember::virtio
