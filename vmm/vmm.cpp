@@ -88,9 +88,10 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
     if (!memory) return tl::unexpected(std::move(memory.error()));
     auto drives = ordered_drives(config);
     if (!drives) return tl::unexpected(std::move(drives.error()));
-    auto kernel_boot = KernelBoot::plan(images->kernel, images->initrd ? &*images->initrd : nullptr,
-                                        cmdline_with_devices(config.cmdline, *drives),
-                                        config.boot_protocol, *memory);
+    auto kernel_boot = KernelBoot::plan(
+        images->kernel, images->initrd ? &*images->initrd : nullptr,
+        cmdline_with_devices(config.cmdline, *drives, virtio_device_count(config) - drives->size()),
+        config.boot_protocol, *memory);
     if (!kernel_boot) return tl::unexpected(std::move(kernel_boot.error()));
     timings.kernel_read = monotonic_ns();
 
@@ -111,7 +112,7 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
 
     // 3. Guest memory: segments, command line, boot structures, initrd.
     EMBER_TRY_VOID(kernel_boot->load(vmm->memory_));
-    EMBER_TRY_VOID(write_platform_tables(vmm->memory_, config.vcpus, drives->size()));
+    EMBER_TRY_VOID(write_platform_tables(vmm->memory_, config.vcpus, virtio_device_count(config)));
     timings.loaded = monotonic_ns();
 
     // 4. Devices and the VMM thread's event sources.
@@ -122,6 +123,7 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
         if (!block) return tl::unexpected(std::move(block.error()));
         vmm->blocks_.push_back(std::move(*block));
     }
+    EMBER_TRY_VOID(vmm->add_other_virtio_devices(config, drives->size()));
     EMBER_TRY_VOID(vmm->watch_signals());
     EMBER_TRY_VOID(vmm->loop_.add(vmm->exit_event_.fd(), EPOLLIN, [raw = vmm.get()](uint32_t) {
         raw->exit_event_.consume();
@@ -133,6 +135,21 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
     EMBER_TRY_VOID(vmm->create_vcpus(config, *kernel_boot));
     timings.vcpus_ready = monotonic_ns();
     return vmm;
+}
+
+Result<void> Vmm::add_other_virtio_devices(const VmConfig& config, size_t first_slot) {
+    size_t slot = first_slot;
+    for (const auto& net : config.nets) {
+        auto v = add_net_device(net, virtio_slot(slot++), vm_, memory_, mmio_, loop_);
+        if (!v) return tl::unexpected(std::move(v.error()));
+        nets_.push_back(std::move(*v));
+    }
+    if (config.entropy) {
+        auto rng = add_rng_device(*config.entropy, virtio_slot(slot++), vm_, memory_, mmio_, loop_);
+        if (!rng) return tl::unexpected(std::move(rng.error()));
+        rng_ = std::move(*rng);
+    }
+    return {};
 }
 
 Result<void> Vmm::add_legacy_devices(const VmConfig& config) {
@@ -353,6 +370,9 @@ std::vector<std::string> Vmm::device_metrics() const {
     std::vector<std::string> lines;
     for (const auto& b : blocks_)
         lines.push_back(describe_metrics(b));
+    for (const auto& n : nets_)
+        lines.push_back(describe_metrics(n));
+    if (rng_) lines.push_back(describe_metrics(*rng_));
     return lines;
 }
 

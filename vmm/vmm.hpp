@@ -60,6 +60,8 @@ public:
 private:
     Vmm(Kvm kvm, Vm vm, GuestMemory memory, EventLoop loop, EventFd exit_event);
     Result<void> add_legacy_devices(const VmConfig& config);
+    // The network interfaces and the entropy device, from virtio slot `first_slot` on.
+    Result<void> add_other_virtio_devices(const VmConfig& config, size_t first_slot);
     Result<void> watch_stdin();
     Result<void> watch_signals();
     Result<void> create_vcpus(const VmConfig& config, const KernelBoot& kernel_boot);
@@ -77,6 +79,8 @@ private:
 
     std::vector<std::unique_ptr<IrqLine>> irq_lines_;
     std::vector<VirtioBlock> blocks_; // after mmio_: destroyed before the bus drops the transports
+    std::vector<VirtioNet> nets_;
+    std::optional<VirtioRng> rng_;
     std::shared_ptr<devices::Serial> serial_;
     std::shared_ptr<devices::I8042> i8042_;
     UniqueFd serial_file_;
