@@ -146,8 +146,12 @@ bool NetDevice::reset() {
     rx_used_ = tx_used_ = false;
     memory_ = nullptr;
     interrupt_ = nullptr;
-    // A held frame stays for the next activation (it was read from the tap and is not lost);
-    // the tap is unwatched by the VMM thread at its next event.
+    // A frame held for want of buffers was read under the old driver's offloads (it may be a
+    // GSO frame the next driver does not take): drop it, counted. The VMM thread unwatches the
+    // tap at its next event.
+    if (rx_len_ != 0) ++metrics_.rx_dropped;
+    rx_len_ = 0;
+    rx_charged_ = false;
     return true;
 }
 

@@ -307,6 +307,25 @@ TEST_F(NetDeviceTest, WithoutBuffersTheTapIsNotWatchedAndNoFrameIsLost) {
     EXPECT_EQ(device->metrics().rx_dropped, 0U);
 }
 
+TEST_F(NetDeviceTest, AFrameHeldAtResetIsDroppedAndCounted) {
+    create();
+    activate();
+    host_send(with_header(frame(80, 6)));
+    settle();
+    EXPECT_EQ(device->metrics().rx_waits, 1U);
+    EXPECT_TRUE(device->reset());
+    EXPECT_EQ(device->metrics().rx_dropped, 1U);
+    activate();
+    rx.publish(rx.add_chain({{1526, true}}));
+    rx_kick();
+    EXPECT_EQ(rx.used_idx(), 0) << "the old frame must not reach the new driver";
+    host_send(with_header(frame(40, 7)));
+    settle();
+    ASSERT_EQ(rx.used_idx(), 1);
+    EXPECT_EQ(rx.used(0).len, 52U);
+    EXPECT_EQ(device->metrics().rx_frames, 1U);
+}
+
 TEST_F(NetDeviceTest, MergeableBuffersSpreadAFrame) {
     create();
     activate(kRingFeatures | feature_bit(VIRTIO_NET_F_MRG_RXBUF));
