@@ -23,6 +23,7 @@
 
 #include <array>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -320,6 +321,21 @@ TEST_F(VirtioNet, MissingTapIsAClearError) {
     EXPECT_EQ(r.status, 66) << r.err;
     EXPECT_NE(r.err.find("tap 'nosuchtap0' does not exist"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("ip tuntap add dev nosuchtap0 mode tap"), std::string::npos) << r.err;
+}
+
+// Through the config file (the API's model): a missing tap is the same clear error. Needs no
+// privileges: ember checks that the interface exists before touching /dev/net/tun.
+TEST(VirtioNetConfig, ConfigFileInterfaceWithAMissingTapIsAClearError) {
+    EMBER_REQUIRE_KVM();
+    const fs::path path =
+        fs::temp_directory_path() / fmt::format("ember-net-config-{}.json", ::getpid());
+    std::ofstream(path) << R"({"network-interfaces": [{"iface_id": "eth0",
+        "host_dev_name": "nosuchtap1", "guest_mac": "06:00:0a:c8:00:02"}]})";
+    const auto r = test::run_process({EMBER_BINARY, "--config-file", path.string()});
+    fs::remove(path);
+    EXPECT_EQ(r.status, 66) << r.err;
+    EXPECT_NE(r.err.find("tap 'nosuchtap1' does not exist"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("ip tuntap add dev nosuchtap1 mode tap"), std::string::npos) << r.err;
 }
 
 } // namespace

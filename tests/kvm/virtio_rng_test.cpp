@@ -4,8 +4,13 @@
 #include "tests/kvm/kvm_available.hpp"
 #include "tests/kvm/subprocess.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
@@ -90,6 +95,21 @@ TEST(VirtioRng, NoDeviceWithoutTheFlag) {
     const auto r = run("console=ttyS0", {});
     EXPECT_EQ(r.status, 1) << r.out;
     EXPECT_NE(r.out.find("rng: no virtio-rng device"), std::string::npos) << r.out;
+}
+
+TEST(VirtioRng, ConfigFileEntropyMakesTheDevice) {
+    EMBER_REQUIRE_KVM();
+    const auto path = std::filesystem::temp_directory_path() /
+                      fmt::format("ember-rng-config-{}.json", ::getpid());
+    std::ofstream(path) << fmt::format(
+        R"({{"boot-source": {{"kernel_image_path": "{}", "boot_args": "console=ttyS0"}},
+            "entropy": {{"rate_limiter": {{"ops": {{"size": 100, "refill_time": 1000}}}}}}}})",
+        guest());
+    const auto r = test::run_process({EMBER_BINARY, "--config-file", path.string(), "--timings"});
+    std::filesystem::remove(path);
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("rng: 400 bytes"), std::string::npos) << r.out;
+    EXPECT_NE(r.err.find("virtio-rng: 3 requests"), std::string::npos) << r.err;
 }
 
 TEST(VirtioRng, BadLimitIsRefused) {
