@@ -362,29 +362,35 @@ void NetDevice::process_tx() {
     uint64_t frames = 0;
     do {
         tx_queue_->disable_notifications();
-        for (;;) {
-            if (frames == kMaxFramesPerPass) {
-                // Fairness: let the event loop run, and come back through our own eventfd.
-                signal_if_needed();
-                if (tx_event_ != nullptr) tx_event_->signal();
-                return;
-            }
-            if (!tx_pending_) {
-                auto popped = tx_queue_->pop_into(tx_chain_);
-                if (!popped) return mark_broken(popped.error().message);
-                if (!*popped) break;
-            }
-            tx_pending_ = false;
-            if (!handle_tx_chain()) {
-                tx_pending_ = true; // the limiter's timer resumes us
-                signal_if_needed();
-                return;
-            }
-            if (broken_) return;
-            ++frames;
-        }
+        const TxStop stop = transmit_batch(frames);
         signal_if_needed();
+        if (stop == TxStop::kYield) {
+            // Fairness: let the event loop run, and come back through our own eventfd.
+            tx_event_->signal();
+            return;
+        }
+        if (stop != TxStop::kEmpty) return; // the limiter's timer resumes us, or a reset
     } while (tx_queue_->enable_notifications());
+}
+
+NetDevice::TxStop NetDevice::transmit_batch(uint64_t& frames) {
+    for (;; ++frames) {
+        if (frames >= kMaxFramesPerPass && tx_event_ != nullptr) return TxStop::kYield;
+        if (!tx_pending_) {
+            auto popped = tx_queue_->pop_into(tx_chain_);
+            if (!popped) {
+                mark_broken(popped.error().message);
+                return TxStop::kBroken;
+            }
+            if (!*popped) return TxStop::kEmpty;
+        }
+        tx_pending_ = false;
+        if (!handle_tx_chain()) {
+            tx_pending_ = true;
+            return TxStop::kThrottled;
+        }
+        if (broken_) return TxStop::kBroken;
+    }
 }
 
 bool NetDevice::handle_tx_chain() {

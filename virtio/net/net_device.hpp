@@ -126,6 +126,9 @@ private:
     void deliver_frame(size_t chains);
     void watch_tap(bool on);
     void process_tx();
+    enum class TxStop { kEmpty, kYield, kThrottled, kBroken };
+    // Transmits chains until one of TxStop; `frames` counts this handler run's frames.
+    TxStop transmit_batch(uint64_t& frames);
     // False: the limiter held tx_chain_ back.
     bool handle_tx_chain();
     // Returns tx_chain_ unused and counts it; true, for handle_tx_chain to return.

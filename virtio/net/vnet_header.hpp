@@ -10,9 +10,16 @@
 // The ABI (struct virtio_net_hdr_v1, VIRTIO_NET_F_*, struct virtio_net_config) comes from the
 // kernel header; include this header rather than it. It names a field `class` (the control
 // queue's header, unused here), which is not C++: renamed while it is included.
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wkeyword-macro"
+#endif
 #define class virtio_net_ctrl_class
 #include <linux/virtio_net.h>
 #undef class
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif
 
 #include <cstddef>
 #include <cstdint>

@@ -128,35 +128,43 @@ Result<void> RngDevice::update_rate_limiter(const RateLimiterUpdate& update) {
 
 void RngDevice::process_queue() {
     if (!active_ || broken_ || limiter_.blocked()) return;
-    const uint64_t start = metrics_.requests;
+    uint64_t served = 0;
     do {
         queue_->disable_notifications();
-        for (;;) {
-            // Fairness: after a batch, kick ourselves and let the event loop run other work.
-            if (queue_event_ != nullptr && metrics_.requests - start >= kMaxRequestsPerPass) {
-                queue_event_->signal();
-                break;
-            }
-            if (!pending_) {
-                auto popped = queue_->pop_into(chain_);
-                if (!popped) return mark_broken(popped.error().message);
-                if (!*popped) break;
-                ++metrics_.requests;
-            }
-            pending_ = false;
-            if (!handle_chain()) {
-                pending_ = true; // the limiter's timer resumes us
-                break;
-            }
-            if (broken_) return;
-        }
-        if (used_since_signal_ && queue_->needs_interrupt()) {
+        const Stop stop = serve_batch(served);
+        if (used_since_signal_ && queue_ && queue_->needs_interrupt()) {
             ++metrics_.interrupts;
             interrupt_->signal_used_queue();
         }
         used_since_signal_ = false;
-        if (pending_ || metrics_.requests - start >= kMaxRequestsPerPass) return;
+        if (stop == Stop::kYield) {
+            // Fairness: let the event loop run other work; our own eventfd brings us back.
+            queue_event_->signal();
+            return;
+        }
+        if (stop != Stop::kEmpty) return; // the limiter's timer resumes us, or a reset
     } while (queue_->enable_notifications());
+}
+
+RngDevice::Stop RngDevice::serve_batch(uint64_t& served) {
+    for (;; ++served) {
+        if (served >= kMaxRequestsPerPass && queue_event_ != nullptr) return Stop::kYield;
+        if (!pending_) {
+            auto popped = queue_->pop_into(chain_);
+            if (!popped) {
+                mark_broken(popped.error().message);
+                return Stop::kBroken;
+            }
+            if (!*popped) return Stop::kEmpty;
+            ++metrics_.requests;
+        }
+        pending_ = false;
+        if (!handle_chain()) {
+            pending_ = true;
+            return Stop::kThrottled;
+        }
+        if (broken_) return Stop::kBroken;
+    }
 }
 
 bool RngDevice::handle_chain() {

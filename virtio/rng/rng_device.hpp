@@ -104,6 +104,9 @@ private:
 
     // All below with mu_ held.
     void process_queue();
+    enum class Stop { kEmpty, kYield, kThrottled, kBroken };
+    // Serves chains until one of Stop; `served` counts this handler run's requests.
+    Stop serve_batch(uint64_t& served);
     // Serves chain_. False: the rate limiter held it back (kept for later).
     bool handle_chain();
     void complete(uint16_t head, uint32_t len);
