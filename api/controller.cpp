@@ -124,9 +124,13 @@ VmmResponse Controller::postboot(const VmmAction& action) {
     if (const auto* a = std::get_if<action::PatchNetworkInterface>(&action)) {
         auto update = builder_.check_network_interface_update(a->id, a->iface);
         if (!update) return bad_request(update.error().message());
-        return bad_request(fmt::format("network-interfaces/{}: no network device is attached to "
-                                       "this microVM to update",
-                                       a->id));
+        if (auto r = vmm_->update_net(update->iface_id, update->rx_rate_limiter,
+                                      update->tx_rate_limiter);
+            !r)
+            return bad_request(
+                fmt::format("network-interfaces/{}: {}", a->id, r.error().describe()));
+        builder_.commit(*update);
+        return Response::no_content();
     }
     static constexpr std::array<std::string_view, std::variant_size_v<VmmAction>> kPaths{
         "",
@@ -187,18 +191,11 @@ VmmResponse Controller::instance_action(model::ActionType type) {
 }
 
 Result<void> Controller::refuse_missing_devices() const {
-    // These resources are configured (and shown by GET /vm/config) but ember does not build
-    // their devices yet: booting without them silently would hide a broken setup.
-    if (!builder_.network_interfaces().empty())
-        return make_error(Errc::kInvalidArgument,
-                          "network-interfaces: this ember has no virtio-net device yet; remove "
-                          "the interfaces to boot");
+    // Configured (and shown by GET /vm/config) but not built yet: booting without a device that
+    // was asked for would hide a broken setup.
     if (builder_.vsock())
         return make_error(Errc::kInvalidArgument,
                           "vsock: this ember has no virtio-vsock device yet; boot without it");
-    if (builder_.entropy())
-        return make_error(Errc::kInvalidArgument,
-                          "entropy: this ember has no virtio-rng device yet; boot without it");
     return {};
 }
 

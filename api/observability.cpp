@@ -58,6 +58,24 @@ Json drive_json(const DriveMetrics& d) {
                 {"resets", d.transport.resets}};
 }
 
+Json net_json(const virtio::net::NetMetrics& m) {
+    return Json{{"rx_frames", m.rx_frames},       {"rx_bytes", m.rx_bytes},
+                {"rx_dropped", m.rx_dropped},     {"rx_bad_buffers", m.rx_bad_buffers},
+                {"rx_waits", m.rx_waits},         {"rx_throttled", m.rx_throttled},
+                {"tx_frames", m.tx_frames},       {"tx_bytes", m.tx_bytes},
+                {"tx_dropped", m.tx_dropped},     {"tx_errors", m.tx_errors},
+                {"tx_throttled", m.tx_throttled}, {"rx_kicks", m.rx_kicks},
+                {"tx_kicks", m.tx_kicks},         {"interrupts", m.interrupts},
+                {"needs_reset", m.broken}};
+}
+
+Json entropy_json(const virtio::rng::RngMetrics& m) {
+    return Json{{"requests", m.requests},         {"bytes", m.bytes},
+                {"bad_requests", m.bad_requests}, {"source_errors", m.source_errors},
+                {"throttled", m.throttled},       {"kicks", m.notifications},
+                {"interrupts", m.interrupts},     {"needs_reset", m.broken}};
+}
+
 } // namespace
 
 Result<UniqueFd> apply_logger(const model::Logger& logger) {
@@ -98,6 +116,11 @@ std::string metrics_line(const MetricsInputs& in) {
         for (const auto& d : in.vmm->drives)
             block[d.id.empty() ? d.name : d.id] = drive_json(d);
         j["block"] = std::move(block);
+        Json net = Json::object();
+        for (const auto& [id, m] : in.vmm->nets)
+            net[id] = net_json(m);
+        j["net"] = std::move(net);
+        if (in.vmm->entropy) j["entropy"] = entropy_json(*in.vmm->entropy);
         if (in.vmm->boot_time)
             j["boot_timer"] = Json{{"boot_time_us", in.vmm->boot_time->wall_us},
                                    {"cpu_us", in.vmm->boot_time->cpu_us}};

@@ -86,7 +86,7 @@ Result<void> finish_process_options(VmConfig& cfg, const std::string& log_path,
 }
 
 // "10485760", "10M", "64K", "1G": binary suffixes, as sizes in the docs are.
-Result<uint64_t> parse_size(std::string_view what, std::string_view text) {
+Result<uint64_t> parse_size(std::string_view flag, std::string_view what, std::string_view text) {
     uint64_t scale = 1;
     std::string digits(text);
     if (!digits.empty()) {
@@ -113,39 +113,141 @@ Result<uint64_t> parse_size(std::string_view what, std::string_view text) {
     const auto [ptr, ec] = std::from_chars(digits.data(), end, value);
     if (digits.empty() || ec != std::errc() || ptr != end || value > UINT64_MAX / scale)
         return make_error(Errc::kInvalidArgument,
-                          "--drive {}={}: not a number (digits with an optional K, M or G)", what,
+                          "{} {}={}: not a number (digits with an optional K, M or G)", flag, what,
                           text);
     return value * scale;
 }
 
 // bw=SIZE[/MS][+BURST] and iops=OPS[/MS][+BURST]: a bucket of SIZE tokens refilled every MS
 // milliseconds (default 1000, so SIZE is per second), with a one-time burst.
-Result<TokenBucketConfig> parse_bucket(std::string_view what, std::string_view text) {
+Result<TokenBucketConfig> parse_bucket(std::string_view flag, std::string_view what,
+                                       std::string_view text) {
     TokenBucketConfig bucket;
     bucket.refill_time_ms = 1000;
     std::string_view rest = text;
     if (const size_t plus = rest.find('+'); plus != std::string_view::npos) {
-        auto burst = parse_size(what, rest.substr(plus + 1));
+        auto burst = parse_size(flag, what, rest.substr(plus + 1));
         if (!burst) return tl::unexpected(std::move(burst.error()));
         bucket.one_time_burst = *burst;
         rest = rest.substr(0, plus);
     }
     if (const size_t slash = rest.find('/'); slash != std::string_view::npos) {
-        auto ms = parse_size(what, rest.substr(slash + 1));
+        auto ms = parse_size(flag, what, rest.substr(slash + 1));
         if (!ms) return tl::unexpected(std::move(ms.error()));
         bucket.refill_time_ms = *ms;
         rest = rest.substr(0, slash);
     }
-    auto size = parse_size(what, rest);
+    auto size = parse_size(flag, what, rest);
     if (!size) return tl::unexpected(std::move(size.error()));
     bucket.size = *size;
     EMBER_TRY_VOID(validate(bucket, what).map_error([&](Error e) {
-        return std::move(e).with_context(fmt::format("--drive {}={}", what, text));
+        return std::move(e).with_context(fmt::format("{} {}={}", flag, what, text));
     }));
     return bucket;
 }
 
+struct SpecItem {
+    std::string_view key;
+    std::string_view value;
+    bool has_value = false;
+};
+
+// "a=1,b,c=2" → items; empty items are skipped.
+std::vector<SpecItem> split_spec(std::string_view spec) {
+    std::vector<SpecItem> items;
+    size_t start = 0;
+    while (start <= spec.size()) {
+        size_t comma = spec.find(',', start);
+        if (comma == std::string_view::npos) comma = spec.size();
+        const std::string_view item = spec.substr(start, comma - start);
+        start = comma + 1;
+        if (item.empty()) continue;
+        const size_t eq = item.find('=');
+        if (eq == std::string_view::npos)
+            items.push_back({item, {}, false});
+        else
+            items.push_back({item.substr(0, eq), item.substr(eq + 1), true});
+    }
+    return items;
+}
+
+Result<uint16_t> parse_mtu(std::string_view text) {
+    unsigned value = 0;
+    const auto* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (text.empty() || ec != std::errc() || ptr != end || value < virtio::net::kMinMtu ||
+        value > virtio::net::kMaxMtu)
+        return make_error(Errc::kInvalidArgument, "--net mtu={}: use a number in {}..{}", text,
+                          virtio::net::kMinMtu, virtio::net::kMaxMtu);
+    return static_cast<uint16_t>(value);
+}
+
 } // namespace
+
+Result<virtio::rng::EntropyConfig> parse_entropy(std::string_view spec) {
+    virtio::rng::EntropyConfig entropy;
+    for (const SpecItem& item : split_spec(spec)) {
+        const bool bw = item.key == "bw";
+        if (!bw && item.key != "ops" && item.key != "iops")
+            return make_error(Errc::kInvalidArgument,
+                              "--entropy: unknown key '{}'; use bw=BYTES[/MS][+BURST] or "
+                              "ops=OPS[/MS][+BURST]",
+                              item.key);
+        if (item.value.empty())
+            return make_error(Errc::kInvalidArgument, "--entropy {}: needs a value ({}=...)",
+                              item.key, item.key);
+        auto bucket = parse_bucket("--entropy", item.key, item.value);
+        if (!bucket) return tl::unexpected(std::move(bucket.error()));
+        (bw ? entropy.rate_limiter.bandwidth : entropy.rate_limiter.ops) = *bucket;
+    }
+    return entropy;
+}
+
+Result<virtio::net::NetConfig> parse_net(std::string_view spec) {
+    virtio::net::NetConfig net;
+    for (const SpecItem& item : split_spec(spec)) {
+        const std::string_view key = item.key;
+        if (item.value.empty())
+            return make_error(Errc::kInvalidArgument, "--net {}: needs a value ({}=...)", key, key);
+        if (key == "tap") {
+            if (item.value.size() > 15)
+                return make_error(Errc::kInvalidArgument,
+                                  "--net tap={}: a Linux interface name has at most 15 bytes",
+                                  item.value);
+            net.tap = item.value;
+        } else if (key == "id") {
+            net.id = item.value;
+        } else if (key == "mac") {
+            const auto mac = virtio::net::parse_mac(item.value);
+            if (!mac)
+                return make_error(Errc::kInvalidArgument,
+                                  "--net mac={}: use six hex bytes like 06:00:ac:10:00:02",
+                                  item.value);
+            net.mac = *mac;
+        } else if (key == "mtu") {
+            auto mtu = parse_mtu(item.value);
+            if (!mtu) return tl::unexpected(std::move(mtu.error()));
+            net.mtu = *mtu;
+        } else if (key == "rx-bw" || key == "rx-ops" || key == "tx-bw" || key == "tx-ops") {
+            auto bucket = parse_bucket("--net", key, item.value);
+            if (!bucket) return tl::unexpected(std::move(bucket.error()));
+            RateLimiterConfig& limiter =
+                key.starts_with("rx") ? net.rx_rate_limiter : net.tx_rate_limiter;
+            (key.ends_with("bw") ? limiter.bandwidth : limiter.ops) = *bucket;
+        } else {
+            return make_error(Errc::kInvalidArgument,
+                              "--net: unknown key '{}'; use tap, id, mac, mtu, rx-bw, rx-ops, "
+                              "tx-bw, tx-ops",
+                              key);
+        }
+    }
+    if (net.tap.empty())
+        return make_error(Errc::kInvalidArgument,
+                          "--net '{}': tap=NAME is missing (e.g. --net tap=tap0; create the tap "
+                          "with `ip tuntap add dev tap0 mode tap`)",
+                          spec);
+    return net;
+}
 
 Result<virtio::block::DriveConfig> parse_drive(std::string_view spec) {
     using virtio::block::CacheMode;
@@ -200,7 +302,7 @@ Result<virtio::block::DriveConfig> parse_drive(std::string_view spec) {
             if (!kind) return tl::unexpected(std::move(kind.error()).with_context("--drive"));
             drive.engine = *kind;
         } else if (key == "bw" || key == "iops") {
-            auto bucket = parse_bucket(key, value);
+            auto bucket = parse_bucket("--drive", key, value);
             if (!bucket) return tl::unexpected(std::move(bucket.error()));
             (key == "bw" ? drive.rate_limiter.bandwidth : drive.rate_limiter.ops) = *bucket;
         } else {
@@ -260,6 +362,18 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
                    "[,bw=BYTES[/MS][+BURST]][,iops=OPS[/MS][+BURST]] (docs/virtio.md)")
         ->allow_extra_args(false)
         ->take_all();
+    std::vector<std::string> nets;
+    app.add_option("--net", nets,
+                   "a virtio-net interface over an existing tap (repeatable): tap=NAME[,id=ID]"
+                   "[,mac=AA:BB:CC:DD:EE:FF][,mtu=N][,rx-bw=..][,rx-ops=..][,tx-bw=..][,tx-ops=..] "
+                   "(docs/virtio.md)")
+        ->allow_extra_args(false)
+        ->take_all();
+    std::string entropy;
+    auto* entropy_opt = app.add_option("--entropy", entropy,
+                                       "a virtio-rng device, optionally rate limited: "
+                                       "[bw=BYTES[/MS][+BURST]][,ops=OPS[/MS][+BURST]]")
+                            ->expected(0, 1);
     std::string config_file;
     app.add_option("--config-file", config_file,
                    "boot from Firecracker's JSON configuration: boot-source, machine-config, "
@@ -311,6 +425,16 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
         auto drive = parse_drive(spec);
         if (!drive) return tl::unexpected(std::move(drive.error()));
         cfg.drives.push_back(std::move(*drive));
+    }
+    for (const auto& spec : nets) {
+        auto net = parse_net(spec);
+        if (!net) return tl::unexpected(std::move(net.error()));
+        cfg.nets.push_back(std::move(*net));
+    }
+    if (entropy_opt->count() > 0) {
+        auto e = parse_entropy(entropy);
+        if (!e) return tl::unexpected(std::move(e.error()));
+        cfg.entropy = *e;
     }
     return CliRequest(std::move(cfg));
 }

@@ -25,4 +25,11 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args);
 // [,engine=auto|sync|io_uring][,overlay=FILE][,bw=BYTES[/MS][+BURST]][,iops=OPS[/MS][+BURST]].
 Result<virtio::block::DriveConfig> parse_drive(std::string_view spec);
 
+// One --entropy value: [bw=BYTES[/MS][+BURST]][,ops=OPS[/MS][+BURST]] (empty: no limit).
+Result<virtio::rng::EntropyConfig> parse_entropy(std::string_view spec);
+
+// One --net value: tap=NAME[,id=ID][,mac=AA:BB:CC:DD:EE:FF][,mtu=N][,rx-bw=..][,rx-ops=..]
+// [,tx-bw=..][,tx-ops=..] (buckets as --drive's bw and iops).
+Result<virtio::net::NetConfig> parse_net(std::string_view spec);
+
 } // namespace ember

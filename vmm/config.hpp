@@ -5,6 +5,8 @@
 #include "boot/boot_protocol.hpp"
 #include "jail/seccomp.hpp"
 #include "virtio/block/drive.hpp"
+#include "virtio/net/net_config.hpp"
+#include "virtio/rng/rng_device.hpp"
 #include "vmm/sys/logger.hpp"
 
 #include <cstdint>
@@ -53,6 +55,10 @@ struct VmConfig {
     SerialConfig serial;
     // virtio-blk drives, in the order given (the root drive goes first on the bus).
     std::vector<virtio::block::DriveConfig> drives;
+    // virtio-net interfaces over host taps, after the drives on the bus.
+    std::vector<virtio::net::NetConfig> nets;
+    // A virtio-rng device (--entropy, /entropy), after the interfaces on the bus.
+    std::optional<virtio::rng::EntropyConfig> entropy;
     // --config-file: Firecracker's JSON document, applied on top of the flags (api/model).
     std::optional<std::string> config_file;
     // --boot-timer: the boot timer device (vmm/devices/boot_timer.hpp) at the first MMIO window.

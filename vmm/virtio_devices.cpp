@@ -35,17 +35,24 @@ Result<std::vector<DriveConfig>> ordered_drives(const VmConfig& config) {
     if (root != nullptr) drives.push_back(*root);
     for (const DriveConfig& d : config.drives)
         if (&d != root) drives.push_back(d);
+    EMBER_TRY_VOID(check_nets(config));
     const size_t room = kMaxVirtioDevices - first_virtio_slot(config);
-    if (drives.size() > room)
+    if (virtio_device_count(config) > room)
         return make_error(Errc::kInvalidArgument,
-                          "{} drives: ember has room for {} virtio devices (GSIs {}..{}{})",
-                          drives.size(), room, kFirstVirtioGsi, kLastVirtioGsi,
+                          "{} virtio devices ({} drives, {} network interfaces, {} entropy): ember "
+                          "has room for {} virtio devices (GSIs {}..{}{})",
+                          virtio_device_count(config), drives.size(), config.nets.size(),
+                          config.entropy ? 1 : 0, room, kFirstVirtioGsi, kLastVirtioGsi,
                           config.boot_timer ? ", one window taken by --boot-timer" : "");
     return drives;
 }
 
 size_t first_virtio_slot(const VmConfig& config) {
     return config.boot_timer ? 1 : 0;
+}
+
+size_t virtio_device_count(const VmConfig& config) {
+    return config.drives.size() + config.nets.size() + (config.entropy ? 1U : 0U);
 }
 
 VirtioSlot virtio_slot(size_t index) {
@@ -67,9 +74,9 @@ bool names_root(const std::string& cmdline) {
 } // namespace
 
 std::string cmdline_with_devices(const std::string& cmdline, std::span<const DriveConfig> drives,
-                                 size_t first) {
+                                 size_t other_devices, size_t first) {
     std::string out = cmdline;
-    for (size_t i = 0; i < drives.size(); ++i) {
+    for (size_t i = 0; i < drives.size() + other_devices; ++i) {
         const VirtioSlot slot = virtio_slot(first + i);
         if (!out.empty()) out += ' ';
         out += virtio::mmio::kernel_cmdline_fragment(slot.base, slot.gsi);
@@ -88,6 +95,113 @@ std::vector<boot::acpi::VirtioMmioDevice> acpi_virtio_devices(size_t count, size
     return devices;
 }
 
+Result<MmioPlumbing> plumb_mmio_device(virtio::VirtioDevice& device, VirtioSlot slot,
+                                       const std::string& name, Vm& vm, const GuestMemory& memory,
+                                       Bus& mmio) {
+    MmioPlumbing p;
+    auto irq = KvmIrqLine::create(vm, slot.gsi);
+    if (!irq) return tl::unexpected(std::move(irq.error()));
+    p.irq = std::move(*irq);
+    auto transport = virtio::MmioTransport::create(device, memory, *p.irq);
+    if (!transport) return tl::unexpected(std::move(transport.error()));
+    p.transport = std::move(*transport);
+    EMBER_TRY_VOID(mmio.insert(p.transport, slot.base, virtio::mmio::kMmioWindowSize, name));
+    // QueueNotify: caught by KVM (no exit), datamatch = the queue index.
+    const auto events = p.transport->queue_events();
+    for (size_t q = 0; q < events.size(); ++q)
+        EMBER_TRY_VOID(vm.register_ioeventfd(events[q], Vm::IoSpace::kMmio,
+                                             slot.base + virtio::MmioTransport::kQueueNotifyOffset,
+                                             4, q));
+    return p;
+}
+
+Result<VirtioRng> add_rng_device(const virtio::rng::EntropyConfig& entropy, VirtioSlot slot, Vm& vm,
+                                 const GuestMemory& memory, Bus& mmio, EventLoop& loop) {
+    VirtioRng rng;
+    rng.slot = slot;
+    auto device = virtio::rng::RngDevice::create(
+        virtio::rng::RngOptions{.name = "virtio-rng", .rate_limiter = entropy.rate_limiter});
+    if (!device) return tl::unexpected(std::move(device.error()).with_context("--entropy"));
+    rng.device = std::move(*device);
+    auto plumbing = plumb_mmio_device(*rng.device, slot, "virtio-rng", vm, memory, mmio);
+    if (!plumbing) return tl::unexpected(std::move(plumbing.error()));
+    rng.irq = std::move(plumbing->irq);
+    rng.transport = std::move(plumbing->transport);
+    EMBER_TRY_VOID(rng.device->attach(loop, rng.transport->queue_events()));
+    return rng;
+}
+
+std::string describe_metrics(const VirtioRng& rng) {
+    const auto m = rng.device->metrics();
+    const auto t = rng.transport->counters();
+    return fmt::format("virtio-rng: {} requests, {} bytes, {} bad requests, {} source errors, {} "
+                       "throttled, {} kicks, {} interrupts, {} notifies that exited to ember, {} "
+                       "resets{}",
+                       m.requests, m.bytes, m.bad_requests, m.source_errors, m.throttled,
+                       m.notifications, m.interrupts, t.notifies, t.resets,
+                       m.broken != 0 ? ", DEVICE_NEEDS_RESET raised" : "");
+}
+
+Result<void> check_nets(const VmConfig& config) {
+    std::set<std::string> ids;
+    std::set<std::string> taps;
+    std::set<virtio::net::MacAddress> macs;
+    for (const virtio::net::NetConfig& n : config.nets) {
+        if (n.tap.empty())
+            return make_error(Errc::kInvalidArgument, "--net: every interface needs tap=NAME");
+        if (!n.id.empty() && !ids.insert(n.id).second)
+            return make_error(Errc::kInvalidArgument,
+                              "--net id={}: two interfaces have this id; give each its own", n.id);
+        if (!taps.insert(n.tap).second)
+            return make_error(Errc::kInvalidArgument,
+                              "--net tap={}: two interfaces use this tap; a tap backs one "
+                              "interface",
+                              n.tap);
+        if (n.mac && !macs.insert(*n.mac).second)
+            return make_error(Errc::kInvalidArgument,
+                              "--net mac={}: two interfaces have this MAC address",
+                              virtio::net::format_mac(*n.mac));
+    }
+    return {};
+}
+
+Result<VirtioNet> add_net_device(const virtio::net::NetConfig& net, VirtioSlot slot, Vm& vm,
+                                 const GuestMemory& memory, Bus& mmio, EventLoop& loop) {
+    VirtioNet v;
+    v.id = net.id;
+    v.name = "virtio-net " + virtio::net::net_name(net);
+    v.slot = slot;
+    auto tap = virtio::net::Tap::open(net.tap);
+    if (!tap) return tl::unexpected(std::move(tap.error()).with_context("--net"));
+    auto device = virtio::net::NetDevice::create(
+        std::move(*tap), virtio::net::NetOptions{.name = v.name,
+                                                 .mac = net.mac,
+                                                 .mtu = net.mtu,
+                                                 .rx_rate_limiter = net.rx_rate_limiter,
+                                                 .tx_rate_limiter = net.tx_rate_limiter});
+    if (!device) return tl::unexpected(std::move(device.error()));
+    v.device = std::move(*device);
+    auto plumbing = plumb_mmio_device(*v.device, slot, v.name, vm, memory, mmio);
+    if (!plumbing) return tl::unexpected(std::move(plumbing.error()));
+    v.irq = std::move(plumbing->irq);
+    v.transport = std::move(plumbing->transport);
+    EMBER_TRY_VOID(v.device->attach(loop, v.transport->queue_events()));
+    return v;
+}
+
+std::string describe_metrics(const VirtioNet& net) {
+    const auto m = net.device->metrics();
+    const auto t = net.transport->counters();
+    return fmt::format(
+        "{}: rx {} frames ({} bytes), {} dropped, {} bad buffers, {} waits for buffers, {} "
+        "throttled; tx {} frames ({} bytes), {} dropped, {} tap errors, {} throttled; {} rx kicks, "
+        "{} tx kicks, {} interrupts, {} notifies that exited to ember, {} resets{}",
+        net.name, m.rx_frames, m.rx_bytes, m.rx_dropped, m.rx_bad_buffers, m.rx_waits,
+        m.rx_throttled, m.tx_frames, m.tx_bytes, m.tx_dropped, m.tx_errors, m.tx_throttled,
+        m.rx_kicks, m.tx_kicks, m.interrupts, t.notifies, t.resets,
+        m.broken != 0 ? ", DEVICE_NEEDS_RESET raised" : "");
+}
+
 Result<VirtioBlock> add_block_device(const DriveConfig& drive, VirtioSlot slot, Vm& vm,
                                      const GuestMemory& memory, Bus& mmio, EventLoop& loop) {
     VirtioBlock block;
@@ -101,21 +215,11 @@ Result<VirtioBlock> add_block_device(const DriveConfig& drive, VirtioSlot slot, 
                                                         .rate_limiter = drive.rate_limiter});
     if (!device) return tl::unexpected(std::move(device.error()));
     block.device = std::move(*device);
-    auto irq = KvmIrqLine::create(vm, slot.gsi);
-    if (!irq) return tl::unexpected(std::move(irq.error()));
-    block.irq = std::move(*irq);
-    auto transport = virtio::MmioTransport::create(*block.device, memory, *block.irq);
-    if (!transport) return tl::unexpected(std::move(transport.error()));
-    block.transport = std::move(*transport);
-    EMBER_TRY_VOID(
-        mmio.insert(block.transport, slot.base, virtio::mmio::kMmioWindowSize, block.name));
-    // QueueNotify: caught by KVM (no exit), datamatch = the queue index.
-    const auto events = block.transport->queue_events();
-    for (size_t q = 0; q < events.size(); ++q)
-        EMBER_TRY_VOID(vm.register_ioeventfd(events[q], Vm::IoSpace::kMmio,
-                                             slot.base + virtio::MmioTransport::kQueueNotifyOffset,
-                                             4, q));
-    EMBER_TRY_VOID(block.device->attach(loop, events));
+    auto plumbing = plumb_mmio_device(*block.device, slot, block.name, vm, memory, mmio);
+    if (!plumbing) return tl::unexpected(std::move(plumbing.error()));
+    block.irq = std::move(plumbing->irq);
+    block.transport = std::move(plumbing->transport);
+    EMBER_TRY_VOID(block.device->attach(loop, block.transport->queue_events()));
     return block;
 }
 

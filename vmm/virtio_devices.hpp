@@ -3,12 +3,15 @@
 //
 // Placement (docs/devices.md): device i gets the 4 KiB window kVirtioMmioBase + i * 4 KiB and
 // GSI kFirstVirtioGsi + i, up to GSI 23 (the last IOAPIC pin): 19 devices. Drives come first,
-// the root drive before the others, so that it is /dev/vda in a Linux guest.
+// the root drive before the others, so that it is /dev/vda in a Linux guest; then the network
+// interfaces in the order given, then the entropy device.
 #pragma once
 
 #include "boot/acpi/tables.hpp"
 #include "virtio/block/block_device.hpp"
 #include "virtio/mmio/mmio_transport.hpp"
+#include "virtio/net/net_device.hpp"
+#include "virtio/rng/rng_device.hpp"
 #include "vmm/config.hpp"
 #include "vmm/core/bus.hpp"
 #include "vmm/core/event_loop.hpp"
@@ -32,7 +35,7 @@ struct VirtioSlot {
 };
 
 // The drives in bus order (root first), after checking them: at most one root, ids unique and
-// at most 20 bytes, no more devices than GSIs.
+// at most 20 bytes, no more devices (drives, interfaces, entropy) than GSIs.
 Result<std::vector<virtio::block::DriveConfig>> ordered_drives(const VmConfig& config);
 
 // Slot i of the layout above.
@@ -41,12 +44,15 @@ Result<std::vector<virtio::block::DriveConfig>> ordered_drives(const VmConfig& c
 // (where Firecracker puts it), else 0.
 [[nodiscard]] size_t first_virtio_slot(const VmConfig& config);
 
+// Every virtio device of `config`: drives, network interfaces and the entropy device.
+[[nodiscard]] size_t virtio_device_count(const VmConfig& config);
+
 // `cmdline` plus what a guest without ACPI needs: `virtio_mmio.device=4K@<base>:<gsi>` per
-// device (from slot `first`), and `root=/dev/vda rw|ro` for a root drive unless the command
-// line names a root.
+// device (the drives, then `other_devices` more, from slot `first`), and `root=/dev/vda rw|ro`
+// for a root drive unless the command line names a root.
 [[nodiscard]] std::string cmdline_with_devices(const std::string& cmdline,
                                                std::span<const virtio::block::DriveConfig> drives,
-                                               size_t first = 0);
+                                               size_t other_devices = 0, size_t first = 0);
 
 // The DSDT entries for `count` slots from slot `first`.
 [[nodiscard]] std::vector<boot::acpi::VirtioMmioDevice> acpi_virtio_devices(size_t count,
@@ -69,5 +75,44 @@ Result<VirtioBlock> add_block_device(const virtio::block::DriveConfig& drive, Vi
 
 // "virtio-blk vda (drive 'rootfs', io_uring): 1200 reads (4.7 MiB), ..." for --timings.
 [[nodiscard]] std::string describe_metrics(const VirtioBlock& block);
+
+// The virtio-rng device.
+struct VirtioRng {
+    VirtioSlot slot;
+    std::unique_ptr<IrqLine> irq;
+    std::unique_ptr<virtio::rng::RngDevice> device;
+    std::shared_ptr<virtio::MmioTransport> transport;
+};
+
+Result<VirtioRng> add_rng_device(const virtio::rng::EntropyConfig& entropy, VirtioSlot slot, Vm& vm,
+                                 const GuestMemory& memory, Bus& mmio, EventLoop& loop);
+[[nodiscard]] std::string describe_metrics(const VirtioRng& rng);
+
+// One virtio-net interface over a tap.
+struct VirtioNet {
+    std::string id;   // iface_id (PATCH /network-interfaces finds the device by it)
+    std::string name; // "virtio-net iface 'eth0' (tap 'tap0')"
+    VirtioSlot slot;
+    std::unique_ptr<IrqLine> irq;
+    std::unique_ptr<virtio::net::NetDevice> device;
+    std::shared_ptr<virtio::MmioTransport> transport;
+};
+
+// Opens the tap (which must exist: the error says how to create it) and plugs the device in.
+Result<VirtioNet> add_net_device(const virtio::net::NetConfig& net, VirtioSlot slot, Vm& vm,
+                                 const GuestMemory& memory, Bus& mmio, EventLoop& loop);
+[[nodiscard]] std::string describe_metrics(const VirtioNet& net);
+
+// Checks the interfaces: a tap each, ids and taps and MACs not shared.
+Result<void> check_nets(const VmConfig& config);
+
+// The irqfd and transport of `device` at `slot`: on `mmio`, with its QueueNotify ioeventfds.
+struct MmioPlumbing {
+    std::unique_ptr<IrqLine> irq;
+    std::shared_ptr<virtio::MmioTransport> transport;
+};
+Result<MmioPlumbing> plumb_mmio_device(virtio::VirtioDevice& device, VirtioSlot slot,
+                                       const std::string& name, Vm& vm, const GuestMemory& memory,
+                                       Bus& mmio);
 
 } // namespace ember

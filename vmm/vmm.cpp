@@ -92,9 +92,11 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
     auto drives = ordered_drives(config);
     if (!drives) return tl::unexpected(std::move(drives.error()));
     const size_t first_slot = first_virtio_slot(config);
-    auto kernel_boot = KernelBoot::plan(images->kernel, images->initrd ? &*images->initrd : nullptr,
-                                        cmdline_with_devices(config.cmdline, *drives, first_slot),
-                                        config.boot_protocol, *memory);
+    auto kernel_boot = KernelBoot::plan(
+        images->kernel, images->initrd ? &*images->initrd : nullptr,
+        cmdline_with_devices(config.cmdline, *drives, virtio_device_count(config) - drives->size(),
+                             first_slot),
+        config.boot_protocol, *memory);
     if (!kernel_boot) return tl::unexpected(std::move(kernel_boot.error()));
     auto seccomp =
         jail::SeccompFilters::prepare(config.seccomp, jail::FilterParams{VcpuThread::kick_signal()},
@@ -120,7 +122,8 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
 
     // 3. Guest memory: segments, command line, boot structures, initrd.
     EMBER_TRY_VOID(kernel_boot->load(vmm->memory_));
-    EMBER_TRY_VOID(write_platform_tables(vmm->memory_, config.vcpus, drives->size(), first_slot));
+    EMBER_TRY_VOID(
+        write_platform_tables(vmm->memory_, config.vcpus, virtio_device_count(config), first_slot));
     timings.loaded = monotonic_ns();
 
     // 4. Devices and the VMM thread's event sources.
@@ -136,6 +139,7 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
         if (!block) return tl::unexpected(std::move(block.error()));
         vmm->blocks_.push_back(std::move(*block));
     }
+    EMBER_TRY_VOID(vmm->add_other_virtio_devices(config, first_slot + drives->size()));
     EMBER_TRY_VOID(vmm->watch_signals());
     EMBER_TRY_VOID(vmm->loop_.add(vmm->exit_event_.fd(), EPOLLIN, [raw = vmm.get()](uint32_t) {
         raw->exit_event_.consume();
@@ -147,6 +151,21 @@ Result<std::unique_ptr<Vmm>> Vmm::create(const VmConfig& config, Timings& timing
     EMBER_TRY_VOID(vmm->create_vcpus(config, *kernel_boot));
     timings.vcpus_ready = monotonic_ns();
     return vmm;
+}
+
+Result<void> Vmm::add_other_virtio_devices(const VmConfig& config, size_t first_slot) {
+    size_t slot = first_slot;
+    for (const auto& net : config.nets) {
+        auto v = add_net_device(net, virtio_slot(slot++), vm_, memory_, mmio_, loop_);
+        if (!v) return tl::unexpected(std::move(v.error()));
+        nets_.push_back(std::move(*v));
+    }
+    if (config.entropy) {
+        auto rng = add_rng_device(*config.entropy, virtio_slot(slot++), vm_, memory_, mmio_, loop_);
+        if (!rng) return tl::unexpected(std::move(rng.error()));
+        rng_ = std::move(*rng);
+    }
+    return {};
 }
 
 Result<void> Vmm::add_legacy_devices(const VmConfig& config) {
@@ -435,12 +454,24 @@ Result<void> Vmm::update_drive(std::string_view drive_id, const std::optional<st
     return {};
 }
 
+Result<void> Vmm::update_net(std::string_view iface_id, const std::optional<RateLimiterUpdate>& rx,
+                             const std::optional<RateLimiterUpdate>& tx) {
+    auto it = std::ranges::find_if(nets_, [&](const VirtioNet& n) { return n.id == iface_id; });
+    if (it == nets_.end())
+        return make_error(Errc::kInvalidArgument,
+                          "network interface '{}' is not attached to the VM", iface_id);
+    return it->device->update_rate_limiters(rx, tx);
+}
+
 VmmMetrics Vmm::metrics() const {
     VmmMetrics m;
     m.exits = exit_stats();
     for (const auto& b : blocks_)
         m.drives.push_back(
             DriveMetrics{b.drive.id, b.name, b.device->metrics(), b.transport->counters()});
+    for (const auto& n : nets_)
+        m.nets.emplace_back(n.id.empty() ? n.name : n.id, n.device->metrics());
+    if (rng_) m.entropy = rng_->device->metrics();
     if (boot_timer_) m.boot_time = boot_timer_->boot_time();
     return m;
 }
@@ -456,6 +487,9 @@ std::vector<std::string> Vmm::device_metrics() const {
     std::vector<std::string> lines;
     for (const auto& b : blocks_)
         lines.push_back(describe_metrics(b));
+    for (const auto& n : nets_)
+        lines.push_back(describe_metrics(n));
+    if (rng_) lines.push_back(describe_metrics(*rng_));
     return lines;
 }
 

@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace ember {
@@ -48,6 +49,8 @@ struct DriveMetrics {
 struct VmmMetrics {
     VcpuExitStats exits; // summed over the vCPUs
     std::vector<DriveMetrics> drives;
+    std::vector<std::pair<std::string, virtio::net::NetMetrics>> nets; // by iface id
+    std::optional<virtio::rng::RngMetrics> entropy;
     std::optional<devices::BootTime> boot_time; // --boot-timer, once the guest signalled
 };
 class TerminalGuard;
@@ -82,6 +85,10 @@ public:
     Result<void> update_drive(std::string_view drive_id, const std::optional<std::string>& path,
                               const std::optional<RateLimiterUpdate>& rate_limiter);
 
+    // PATCH /network-interfaces after boot: new token buckets for interface `iface_id`.
+    Result<void> update_net(std::string_view iface_id, const std::optional<RateLimiterUpdate>& rx,
+                            const std::optional<RateLimiterUpdate>& tx);
+
     // Counters for the metrics; any thread.
     [[nodiscard]] VmmMetrics metrics() const;
 
@@ -100,6 +107,8 @@ public:
 private:
     Vmm(Kvm kvm, Vm vm, GuestMemory memory, EventLoop loop, EventFd exit_event);
     Result<void> add_legacy_devices(const VmConfig& config);
+    // The network interfaces and the entropy device, from virtio slot `first_slot` on.
+    Result<void> add_other_virtio_devices(const VmConfig& config, size_t first_slot);
     Result<void> watch_stdin();
     Result<void> watch_signals();
     Result<void> create_vcpus(const VmConfig& config, const KernelBoot& kernel_boot);
@@ -119,6 +128,8 @@ private:
     std::vector<std::unique_ptr<IrqLine>> irq_lines_;
     std::vector<VirtioBlock> blocks_; // after mmio_: destroyed before the bus drops the transports
     std::shared_ptr<devices::BootTimer> boot_timer_;
+    std::vector<VirtioNet> nets_;
+    std::optional<VirtioRng> rng_;
     std::shared_ptr<devices::Serial> serial_;
     std::shared_ptr<devices::I8042> i8042_;
     UniqueFd serial_file_;

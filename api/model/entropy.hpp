@@ -1,5 +1,5 @@
-// PUT /entropy and the config file's "entropy": a virtio-rng device. (The model only; the
-// device itself is another issue.)
+// PUT /entropy and the config file's "entropy": a virtio-rng device (virtio/rng/rng_device.hpp;
+// VmConfigBuilder::build() maps it onto VmConfig::entropy).
 //
 //   {"rate_limiter": {"bandwidth": {"size": 1000, "refill_time": 100}}}
 #pragma once

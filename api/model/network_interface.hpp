@@ -1,6 +1,6 @@
 // PUT and PATCH /network-interfaces/{iface_id}, and the config file's "network-interfaces":
-// virtio-net interfaces backed by a host tap device. (The model only; the device itself is
-// another issue.)
+// virtio-net interfaces backed by a host tap device (virtio/net/net_device.hpp;
+// VmConfigBuilder::build() maps each onto a VmConfig::nets entry, to_net_config()).
 //
 //   {"iface_id": "net1", "host_dev_name": "tap0", "guest_mac": "06:00:AC:10:00:02",
 //    "mtu": 1500, "rx_rate_limiter": {...}, "tx_rate_limiter": {...}}

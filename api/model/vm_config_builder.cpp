@@ -20,8 +20,9 @@ void merge(TokenBucketConfig& bucket, const std::optional<TokenBucketConfig>& up
 } // namespace
 
 size_t VmConfigBuilder::device_count() const {
-    return config_.drives.size() + network_interfaces_.size() + (vsock_ ? 1 : 0) +
-           (entropy_ ? 1 : 0);
+    // The base configuration's interfaces and entropy device (the command line's) count too.
+    return config_.drives.size() + config_.nets.size() + network_interfaces_.size() +
+           (vsock_ ? 1 : 0) + (entropy_ || config_.entropy ? 1 : 0);
 }
 
 Result<void> VmConfigBuilder::check_room(std::string_view where) const {
@@ -177,7 +178,8 @@ Result<void> VmConfigBuilder::set_vsock(const Vsock& vsock) {
 }
 
 Result<void> VmConfigBuilder::set_entropy(const Entropy& entropy) {
-    if (!entropy_) EMBER_TRY_VOID(check_room("entropy"));
+    // Replacing the device (the API's, or the base configuration's) takes no new slot.
+    if (!entropy_ && !config_.entropy) EMBER_TRY_VOID(check_room("entropy"));
     entropy_ = entropy;
     return {};
 }
@@ -195,8 +197,20 @@ Result<void> VmConfigBuilder::set_logger(const Logger& logger) {
     return {};
 }
 
+virtio::net::NetConfig to_net_config(const NetworkInterface& iface) {
+    return virtio::net::NetConfig{.id = iface.iface_id,
+                                  .tap = iface.host_dev_name,
+                                  .mac = iface.guest_mac,
+                                  .mtu = iface.mtu,
+                                  .rx_rate_limiter = to_config(iface.rx_rate_limiter),
+                                  .tx_rate_limiter = to_config(iface.tx_rate_limiter)};
+}
+
 VmConfig VmConfigBuilder::build() const {
     VmConfig config = config_;
+    for (const NetworkInterface& iface : network_interfaces_)
+        config.nets.push_back(to_net_config(iface));
+    if (entropy_) config.entropy = virtio::rng::EntropyConfig{to_config(entropy_->rate_limiter)};
     for (const DriveConfig& d : config.drives) {
         if (!d.root) continue;
         if (const auto it = partuuids_.find(d.id); it != partuuids_.end())

@@ -51,6 +51,9 @@ struct NetworkInterfaceUpdate {
     std::optional<RateLimiterUpdate> tx_rate_limiter;
 };
 
+// The device configuration of an API interface.
+[[nodiscard]] virtio::net::NetConfig to_net_config(const NetworkInterface& iface);
+
 class VmConfigBuilder final {
 public:
     VmConfigBuilder() = default;
@@ -76,7 +79,8 @@ public:
     void set_serial(const Serial& serial) { config_.serial = to_serial_config(serial); }
 
     // The configuration to boot: config() with the root drive's partuuid on the command line
-    // (`root=PARTUUID=<uuid> rw|ro`, as Firecracker appends it).
+    // (`root=PARTUUID=<uuid> rw|ro`, as Firecracker appends it), the network interfaces after
+    // the base's (VmConfig::nets) and the entropy device (replacing the base's).
     [[nodiscard]] VmConfig build() const;
     // The configuration as set so far.
     [[nodiscard]] const VmConfig& config() const { return config_; }

@@ -3,6 +3,7 @@
 // activation and reset), and ending the VM.
 #include "jail/filters/allowlists.hpp"
 
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 
 #include <csignal>
@@ -23,6 +24,10 @@ Allowlist vcpu_allowlist(const FilterParams& params) {
         {"ioctl",
          "a crashed guest's rip for the exit message",
          {arg_eq(1, KVM_GET_REGS, "KVM_GET_REGS")}},
+        {"ioctl",
+         "virtio-net activation (the driver's DRIVER_OK) applies the negotiated offloads to the "
+         "tap",
+         {arg_eq(1, TUNSETOFFLOAD, "TUNSETOFFLOAD")}},
         {"rt_sigreturn", "return from the kick signal's handler", {}},
         {"getpid", "pthread_kill: a device that ends the VM kicks every vCPU", {}},
         {"gettid", "pthread_kill of the calling thread itself (and abort's raise)", {}},

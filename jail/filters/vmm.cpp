@@ -35,6 +35,9 @@ Allowlist vmm_allowlist(const FilterParams& params) {
         {"fallocate", "discard and write-zeroes (punch hole, zero range)", {}},
         {"fdatasync", "FLUSH with cache=writeback", {}},
         {"io_uring_enter", "io_uring engine: submit requests and wait for completions", {}},
+        // virtio-net (virtio/net/net_device.cpp) and virtio-rng (virtio/rng/rng_device.cpp).
+        {"writev", "virtio-net: a frame (vnet header + the guest's buffers) to the tap", {}},
+        {"getrandom", "virtio-rng: the guest's entropy", {}},
         {"nanosleep", "io_uring engine: retry requests the kernel refused", {}},
         // Stopping the vCPUs.
         {"getpid", "pthread_kill (glibc asks for the pid)", {}},

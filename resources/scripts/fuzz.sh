@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with clang into build-fuzz/ and runs each for FUZZ_SECONDS
+# Builds the libFuzzer targets with clang into build-fuzz/ (or $EMBER_FUZZ_BUILD_DIR, a clang
+# build configured with -DEMBER_FUZZ=ON, as CI's sanitizer build is) and runs each for FUZZ_SECONDS
 # (default 20). A crash leaves its input in build-fuzz/ and fails the script. Seeds: the built
 # guests, and tests/fuzz/seeds/<fuzzer>/ where it exists.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-build=$root/build-fuzz
+build=${EMBER_FUZZ_BUILD_DIR:-$root/build-fuzz}
 seconds=${FUZZ_SECONDS:-20}
 if [ ! -f "$build/build.ninja" ]; then
     CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

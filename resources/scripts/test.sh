@@ -11,11 +11,14 @@ build=${EMBER_BUILD_DIR:-$root/build}
 ctest --test-dir "$build" --output-on-failure -j"$(nproc)" "$@"
 
 if [ "${CI:-}" = "true" ]; then
-    echo "--- CI: unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
-    cmake -S "$root" -B "$root/build-asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DEMBER_SANITIZE=ON -DEMBER_BUILD_BENCH=OFF >/dev/null
+    # One clang build serves both: libraries instrumented for ASan + UBSan and for libFuzzer's
+    # coverage; the unit tests link them with the sanitizers, the fuzz targets with libFuzzer.
+    echo "--- CI: unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (clang)"
+    CC=clang CXX=clang++ cmake -S "$root" -B "$root/build-asan" -G Ninja \
+        -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEMBER_SANITIZE=ON -DEMBER_FUZZ=ON >/dev/null
     cmake --build "$root/build-asan" --target ember_unit_tests -- --quiet -j"$(nproc)"
     ctest --test-dir "$root/build-asan" --output-on-failure -j"$(nproc)" -L unit
     echo "--- CI: fuzz targets"
-    FUZZ_SECONDS=${FUZZ_SECONDS:-20} "$root/resources/scripts/fuzz.sh"
+    EMBER_FUZZ_BUILD_DIR="$root/build-asan" FUZZ_SECONDS=${FUZZ_SECONDS:-15} \
+        "$root/resources/scripts/fuzz.sh"
 fi

@@ -3,6 +3,7 @@
 // requests. Every guest here is one of ours (resources/guests).
 #include "tests/kvm/api_client.hpp"
 #include "tests/kvm/kvm_available.hpp"
+#include "tests/kvm/subprocess.hpp"
 #include "vmm/sys/exit_code.hpp"
 
 #include <fmt/format.h>
@@ -265,6 +266,53 @@ TEST_F(Api, BootTimerLogsTheGuestBootTime) {
     const std::string lines = read("m.json");
     const auto last = nlohmann::json::parse(lines.substr(lines.rfind('\n', lines.size() - 2) + 1));
     EXPECT_GT(last.at("boot_timer").at("boot_time_us").get<uint64_t>(), 0U);
+}
+
+// Network interfaces and entropy through the API, on a real tap in a namespace of the test's
+// own: the devices are built, PATCH /network-interfaces reaches the running device, the
+// metrics have per-device counters.
+TEST_F(Api, NetworkInterfaceAndEntropyOverTheApi) {
+    EMBER_REQUIRE_KVM();
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root for a network namespace and a tap";
+    const std::string ip = fs::exists("/usr/sbin/ip") ? "/usr/sbin/ip" : "/sbin/ip";
+    if (!fs::exists(ip)) GTEST_SKIP() << "iproute2 (ip) is not installed";
+    const std::string ns = fmt::format("ember-api-{}", ::getpid());
+    const std::string tap = fmt::format("emapi{}", ::getpid() % 1000000);
+    struct Namespace {
+        std::string ip, ns;
+        ~Namespace() { (void)test::run_process({ip, "netns", "del", ns}); }
+    } cleanup{ip, ns};
+    (void)test::run_process({ip, "netns", "del", ns});
+    ASSERT_EQ(test::run_process({ip, "netns", "add", ns}).status, 0);
+    ASSERT_EQ(test::run_process({ip, "-n", ns, "tuntap", "add", "dev", tap, "mode", "tap"}).status,
+              0);
+    BackgroundEmber e({ip, "netns", "exec", ns, EMBER_BINARY, "--api-sock", sock_, "--metrics-path",
+                       (dir_ / "m.json").string()},
+                      dir_);
+    ASSERT_TRUE(e.wait_for_file(sock_)) << e.err();
+    EXPECT_STATUS(
+        put("/boot-source", fmt::format(R"({{"kernel_image_path":"{}"}})", guest("keyboard"))),
+        204);
+    EXPECT_STATUS(
+        put("/network-interfaces/eth0", fmt::format(R"({{"iface_id":"eth0","host_dev_name":"{}",
+                                      "guest_mac":"06:00:0a:c8:00:02"}})",
+                                                    tap)),
+        204);
+    EXPECT_STATUS(put("/entropy", R"({"rate_limiter":{"ops":{"size":100,"refill_time":1000}}})"),
+                  204);
+    EXPECT_STATUS(put("/actions", R"({"action_type":"InstanceStart"})"), 204);
+    ASSERT_TRUE(e.wait_for_output("keyboard: ready")) << e.out() << e.err();
+    EXPECT_STATUS(patch("/network-interfaces/eth0", R"({"iface_id":"eth0",
+        "rx_rate_limiter":{"bandwidth":{"size":1048576,"refill_time":100}}})"),
+                  204);
+    EXPECT_STATUS(patch("/network-interfaces/eth1", R"({"iface_id":"eth1"})"), 400);
+    EXPECT_STATUS(put("/actions", R"({"action_type":"FlushMetrics"})"), 204);
+    const std::string lines = read("m.json");
+    const auto line = nlohmann::json::parse(lines.substr(0, lines.find('\n')));
+    EXPECT_TRUE(line.at("net").contains("eth0")) << lines;
+    EXPECT_TRUE(line.contains("entropy")) << lines;
+    EXPECT_STATUS(put("/actions", R"({"action_type":"SendCtrlAltDel"})"), 204);
+    EXPECT_EQ(e.wait(), 42) << e.err();
 }
 
 } // namespace

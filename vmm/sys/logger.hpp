@@ -11,13 +11,23 @@
 
 #include <atomic>
 #include <cstdint>
-#include <source_location>
 #include <string_view>
 #include <type_traits>
 
 namespace ember::log {
 
 enum class Level { kError = 0, kWarn = 1, kInfo = 2, kDebug = 3 };
+
+// Where a log call was written. SourceLocation would do, but clang 14 (the fuzz and
+// sanitizer builds) cannot compile libstdc++'s; the builtins behind it work in both compilers.
+struct SourceLocation {
+    const char* file = "";
+    unsigned line = 0;
+    static constexpr SourceLocation current(const char* file = __builtin_FILE(),
+                                            unsigned line = __builtin_LINE()) {
+        return SourceLocation{file, line};
+    }
+};
 
 void set_level(Level level);
 [[nodiscard]] Level level();
@@ -28,7 +38,7 @@ void set_show_origin(bool show);
 [[nodiscard]] bool show_level();
 [[nodiscard]] bool show_origin();
 void write_line(Level level, std::string_view text,
-                std::source_location where = std::source_location::current());
+                SourceLocation where = SourceLocation::current());
 // Lines not written because their RateLimitedLog was out of tokens (for the metrics).
 [[nodiscard]] uint64_t suppressed_lines();
 
@@ -37,10 +47,10 @@ template <class... Args> struct FormatAt {
     template <class S>
     requires std::convertible_to<const S&, std::string_view>
     consteval FormatAt(const S& text, // NOLINT(google-explicit-constructor): a format string
-                       std::source_location at = std::source_location::current())
+                       SourceLocation at = SourceLocation::current())
         : format(text), where(at) {}
     fmt::format_string<Args...> format;
-    std::source_location where;
+    SourceLocation where;
 };
 template <class... Args> using Format = FormatAt<std::type_identity_t<Args>...>;
 

@@ -185,5 +185,41 @@ TEST(ModelBuilder, StartsFromABaseConfig) {
     EXPECT_EQ(b.build().vcpus, 2U);
 }
 
+TEST(ModelBuilder, BuildMapsInterfacesAndEntropyOntoTheDevices) {
+    VmConfig base;
+    base.nets.push_back(virtio::net::NetConfig{.id = "cli0", .tap = "tapc"});
+    VmConfigBuilder b(base);
+    NetworkInterface n = iface("net1", "tap1", MacAddress{6, 0, 0xac, 0x10, 0, 2});
+    n.mtu = 1400;
+    n.rx_rate_limiter = RateLimiter{TokenBucket{1000, 50, 100}, std::nullopt};
+    n.tx_rate_limiter = RateLimiter{std::nullopt, TokenBucket{10, std::nullopt, 1000}};
+    ASSERT_TRUE(b.put_network_interface("net1", n));
+    EXPECT_FALSE(b.build().entropy.has_value());
+    ASSERT_TRUE(b.set_entropy(Entropy{RateLimiter{TokenBucket{4096, std::nullopt, 1000}, {}}}));
+    const VmConfig c = b.build();
+    ASSERT_EQ(c.nets.size(), 2U);
+    EXPECT_EQ(c.nets[0].id, "cli0"); // the base's come first
+    const virtio::net::NetConfig& net = c.nets[1];
+    EXPECT_EQ(net.id, "net1");
+    EXPECT_EQ(net.tap, "tap1");
+    EXPECT_EQ(net.mac, (virtio::net::MacAddress{6, 0, 0xac, 0x10, 0, 2}));
+    EXPECT_EQ(net.mtu, 1400);
+    EXPECT_EQ(net.rx_rate_limiter.bandwidth, (TokenBucketConfig{1000, 50, 100}));
+    EXPECT_TRUE(net.rx_rate_limiter.ops.unlimited());
+    EXPECT_EQ(net.tx_rate_limiter.ops, (TokenBucketConfig{10, 0, 1000}));
+    ASSERT_TRUE(c.entropy.has_value());
+    EXPECT_EQ(c.entropy->rate_limiter.bandwidth, (TokenBucketConfig{4096, 0, 1000}));
+}
+
+TEST(ModelBuilder, BaseInterfacesAndEntropyTakeSlots) {
+    VmConfig base;
+    base.entropy = virtio::rng::EntropyConfig{};
+    for (size_t i = 0; i + 1 < kMaxVirtioDevices; ++i)
+        base.nets.push_back(virtio::net::NetConfig{.id = fmt::format("n{}", i), .tap = "t"});
+    VmConfigBuilder b(base);
+    EXPECT_TRUE(has_all(error_of(b.put_drive("d", drive("d"))), {"no room"}));
+    ASSERT_TRUE(b.set_entropy(Entropy{})); // replaces the base's device: no new slot
+}
+
 } // namespace
 } // namespace ember::api::model

@@ -143,5 +143,63 @@ TEST(CliSeccomp, OnByDefaultOffOrFromAFile) {
               std::string::npos);
 }
 
+TEST(Cli, EntropyWithAndWithoutLimits) {
+    EXPECT_FALSE(config_of({}).entropy.has_value());
+    VmConfig plain = config_of({"--entropy"});
+    ASSERT_TRUE(plain.entropy.has_value());
+    EXPECT_TRUE(plain.entropy->rate_limiter.bandwidth.unlimited());
+    EXPECT_TRUE(plain.entropy->rate_limiter.ops.unlimited());
+    // A flag after --entropy is not its value.
+    VmConfig then = config_of({"--entropy", "--timings"});
+    EXPECT_TRUE(then.entropy.has_value());
+    EXPECT_TRUE(then.print_timings);
+    VmConfig limited = config_of({"--entropy", "bw=1K/100+64,ops=10"});
+    ASSERT_TRUE(limited.entropy.has_value());
+    EXPECT_EQ(limited.entropy->rate_limiter.bandwidth, (TokenBucketConfig{1024, 64, 100}));
+    EXPECT_EQ(limited.entropy->rate_limiter.ops, (TokenBucketConfig{10, 0, 1000}));
+    EXPECT_NE(error_of({"--entropy", "speed=1"}).find("--entropy: unknown key 'speed'"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--entropy", "bw=x"}).find("--entropy bw=x: not a number"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--entropy", "ops="}).find("--entropy ops: needs a value"),
+              std::string::npos);
+}
+
+TEST(Cli, NetInterfaces) {
+    VmConfig c = config_of({"--net",
+                            "tap=tap0,id=eth0,mac=06:00:AC:10:00:02,mtu=1400,rx-bw=10M,"
+                            "tx-ops=1000/100",
+                            "--net", "tap=tap1"});
+    ASSERT_EQ(c.nets.size(), 2U);
+    EXPECT_EQ(c.nets[0].tap, "tap0");
+    EXPECT_EQ(c.nets[0].id, "eth0");
+    EXPECT_EQ(c.nets[0].mac, (virtio::net::MacAddress{6, 0, 0xac, 0x10, 0, 2}));
+    EXPECT_EQ(c.nets[0].mtu, 1400);
+    EXPECT_EQ(c.nets[0].rx_rate_limiter.bandwidth, (TokenBucketConfig{10U << 20, 0, 1000}));
+    EXPECT_TRUE(c.nets[0].rx_rate_limiter.ops.unlimited());
+    EXPECT_EQ(c.nets[0].tx_rate_limiter.ops, (TokenBucketConfig{1000, 0, 100}));
+    EXPECT_EQ(c.nets[1].tap, "tap1");
+    EXPECT_FALSE(c.nets[1].mac.has_value());
+    EXPECT_FALSE(c.nets[1].mtu.has_value());
+}
+
+TEST(Cli, NetMistakesNameTheKey) {
+    EXPECT_NE(error_of({"--net", "id=x"}).find("tap=NAME is missing"), std::string::npos);
+    EXPECT_NE(error_of({"--net", "id=x"}).find("ip tuntap add dev tap0 mode tap"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--net", "tap=a-name-of-16-bytes"}).find("at most 15 bytes"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--net", "tap=t,mac=06:00:ac:10:00"}).find("--net mac=06:00:ac:10:00"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--net", "tap=t,mac=06-00-ac-10-00-02"}).find("six hex bytes"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--net", "tap=t,mtu=67"}).find("--net mtu=67: use a number in 68..65535"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--net", "tap=t,mtu=65536"}).find("68..65535"), std::string::npos);
+    EXPECT_NE(error_of({"--net", "tap=t,rx-bw=1/0"}).find("--net rx-bw=1/0"), std::string::npos);
+    EXPECT_NE(error_of({"--net", "tap=t,speed=1"}).find("unknown key 'speed'"), std::string::npos);
+    EXPECT_NE(error_of({"--net", "tap"}).find("--net tap: needs a value"), std::string::npos);
+}
+
 } // namespace
 } // namespace ember
