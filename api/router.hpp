@@ -24,7 +24,7 @@ namespace ember::api {
 inline constexpr std::string_view kFirecrackerApiVersion = "1.7.0";
 
 // One route: a path ("/drives/{drive_id}" takes one path segment as the id) and the methods it
-// answers. The OpenAPI description (docs/openapi.yaml) lists exactly these.
+// answers. The OpenAPI description (docs/openapi.json) lists exactly these.
 struct RouteInfo {
     std::string_view path;
     std::vector<http::Method> methods;
