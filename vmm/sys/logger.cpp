@@ -55,12 +55,12 @@ uint64_t suppressed_lines() {
     return g_suppressed.load(std::memory_order_relaxed);
 }
 
-void write_line(Level l, std::string_view text, std::source_location where) {
+void write_line(Level l, std::string_view text, Origin where) {
     fmt::memory_buffer line;
     auto out = std::back_inserter(line);
     fmt::format_to(out, "ember: ");
     if (show_level()) fmt::format_to(out, "{}: ", kNames.at(static_cast<size_t>(l)));
-    if (show_origin()) fmt::format_to(out, "[{}:{}] ", base_name(where.file_name()), where.line());
+    if (show_origin()) fmt::format_to(out, "[{}:{}] ", base_name(where.file), where.line);
     fmt::format_to(out, "{}\n", text);
     // One write per line keeps lines from different threads whole.
     // Nowhere to report a failure to log; the line is lost.

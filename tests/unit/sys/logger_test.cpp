@@ -91,7 +91,8 @@ TEST_F(LoggerTest, ShowOriginAddsTheCallersFileAndLine) {
 }
 
 TEST_F(LoggerTest, RateLimitedLogAdmitsABurstThenReportsWhatItSuppressed) {
-    constexpr uint64_t kPeriodNs = 2'000'000; // 2 ms
+    // Short, but long enough that the eight calls below all fall inside one period.
+    constexpr uint64_t kPeriodNs = 50'000'000; // 50 ms
     RateLimitedLog limited(3, kPeriodNs);
     const uint64_t suppressed_before = suppressed_lines();
     for (int i = 0; i < 8; ++i)
@@ -100,7 +101,7 @@ TEST_F(LoggerTest, RateLimitedLogAdmitsABurstThenReportsWhatItSuppressed) {
                        "ember: warn: bad descriptor 2\n");
     EXPECT_EQ(suppressed_lines() - suppressed_before, 5U);
 
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(80)); // the period passes
     limited.warn("bad descriptor {}", 8);
     EXPECT_EQ(drain(), "ember: warn: bad descriptor 8 (5 similar lines suppressed)\n");
     // The count was reported once; the bucket was full again, so the next lines pass plainly.
