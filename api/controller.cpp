@@ -240,7 +240,11 @@ Result<void> Controller::configure_logger(const model::Logger& logger) {
     auto fd = apply_logger(logger);
     if (!fd) return tl::unexpected(std::move(fd.error()));
     EMBER_TRY_VOID(builder_.set_logger(logger));
-    if (*fd) log_fd_ = std::move(*fd);
+    if (*fd) {
+        // Another thread may be writing a line to the old fd right now: keep it open.
+        if (log_fd_) retired_log_fds_.push_back(std::move(log_fd_));
+        log_fd_ = std::move(*fd);
+    }
     return {};
 }
 

@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ember::api {
 
@@ -77,6 +78,7 @@ private:
     Timings& timings_;
     std::unique_ptr<Vmm> vmm_;
     UniqueFd log_fd_;
+    std::vector<UniqueFd> retired_log_fds_; // earlier log files (a line may still be going there)
     std::optional<MetricsSink> metrics_;
     UniqueFd metrics_timer_;
     std::function<http::ServerStats()> api_stats_;

@@ -59,8 +59,9 @@ void add_process_options(CLI::App& app, ProcessOptions& p, VmConfig& cfg, std::s
         ->check(CLI::Range(size_t{1}, size_t{1} << 20))
         ->default_val(ProcessOptions::kDefaultMaxPayload);
     app.add_option("--log-path", log_path, "append log lines to this file or named pipe");
-    bool show_level = true;
-    app.add_flag("--show-level", show_level, "show each line's level (ember's default)");
+    // Levels are always shown (ember's default), so the flag only needs accepting. Not bound to a
+    // local: CLI11 writes a flag's variable during parse(), after this function has returned.
+    app.add_flag("--show-level")->description("show each line's level (ember's default)");
     app.add_flag("--show-log-origin", p.show_log_origin, "show each line's source file and line");
     app.add_option("--metrics-path", metrics_path,
                    "append metrics (a JSON object per line) to this file or named pipe");

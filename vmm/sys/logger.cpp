@@ -55,7 +55,7 @@ uint64_t suppressed_lines() {
     return g_suppressed.load(std::memory_order_relaxed);
 }
 
-void write_line(Level l, std::string_view text, SourceLocation where) {
+void write_line(Level l, std::string_view text, Origin where) {
     fmt::memory_buffer line;
     auto out = std::back_inserter(line);
     fmt::format_to(out, "ember: ");

@@ -18,17 +18,6 @@ namespace ember::log {
 
 enum class Level { kError = 0, kWarn = 1, kInfo = 2, kDebug = 3 };
 
-// Where a log call was written. SourceLocation would do, but clang 14 (the fuzz and
-// sanitizer builds) cannot compile libstdc++'s; the builtins behind it work in both compilers.
-struct SourceLocation {
-    const char* file = "";
-    unsigned line = 0;
-    static constexpr SourceLocation current(const char* file = __builtin_FILE(),
-                                            unsigned line = __builtin_LINE()) {
-        return SourceLocation{file, line};
-    }
-};
-
 void set_level(Level level);
 [[nodiscard]] Level level();
 // Where lines go (stderr until set). The caller keeps the fd open.
@@ -37,8 +26,19 @@ void set_show_level(bool show);
 void set_show_origin(bool show);
 [[nodiscard]] bool show_level();
 [[nodiscard]] bool show_origin();
-void write_line(Level level, std::string_view text,
-                SourceLocation where = SourceLocation::current());
+// Where a line was logged from. Not std::source_location: clang 14 (the fuzz build's compiler)
+// lacks the builtin libstdc++'s <source_location> needs. __builtin_FILE/LINE, each a default
+// argument of its own (gcc gives the declaration's line to one nested in a braced init), take
+// the caller's location in both gcc and clang.
+struct Origin {
+    const char* file = "";
+    unsigned line = 0;
+};
+void write_line(Level level, std::string_view text, Origin where);
+inline void write_line(Level level, std::string_view text, const char* file = __builtin_FILE(),
+                       unsigned line = __builtin_LINE()) {
+    write_line(level, text, Origin{file, line});
+}
 // Lines not written because their RateLimitedLog was out of tokens (for the metrics).
 [[nodiscard]] uint64_t suppressed_lines();
 
@@ -47,10 +47,10 @@ template <class... Args> struct FormatAt {
     template <class S>
     requires std::convertible_to<const S&, std::string_view>
     consteval FormatAt(const S& text, // NOLINT(google-explicit-constructor): a format string
-                       SourceLocation at = SourceLocation::current())
-        : format(text), where(at) {}
+                       const char* file = __builtin_FILE(), unsigned line = __builtin_LINE())
+        : format(text), where{file, line} {}
     fmt::format_string<Args...> format;
-    SourceLocation where;
+    Origin where;
 };
 template <class... Args> using Format = FormatAt<std::type_identity_t<Args>...>;
 

@@ -288,6 +288,135 @@ TEST_F(BlockDeviceTest, BadQueueSizeIsRefused) {
     EXPECT_NE(dev.error().message().find("power of two"), std::string::npos);
 }
 
+// PATCH /drives path_on_host: replace_engine() swaps the disk under a device.
+class BlockDeviceSwapTest : public BlockDeviceTest {
+protected:
+    static constexpr DiskOptions kWritable{
+        .read_only = false, .cache_mode = CacheMode::kWriteback, .id = "test-disk"};
+
+    std::unique_ptr<IoEngine> engine_for(const TempFile& f, DiskOptions options = kWritable) {
+        auto disk = SyncDisk::open(f.path(), options);
+        EXPECT_TRUE(disk) << disk.error().message();
+        return disk ? make_sync_engine(std::move(*disk)) : nullptr;
+    }
+    uint64_t capacity() const {
+        std::array<std::byte, 8> bytes{};
+        device->read_config(0, bytes);
+        uint64_t sectors = 0;
+        std::memcpy(&sectors, bytes.data(), 8);
+        return sectors;
+    }
+
+    EventLoop loop = EventLoop::create().value();
+    TempFile other{pattern(128 * 512, 2), "swap"};
+};
+
+TEST_F(BlockDeviceSwapTest, AnActiveDeviceServesTheNewDiskAndTellsTheDriver) {
+    open();
+    activate();
+    const BlockRequest before = reqs.make(VIRTIO_BLK_T_IN, 0, {512});
+    run({&before});
+    ASSERT_EQ(reqs.status(before), VIRTIO_BLK_S_OK);
+    const int irqs = irq.count.load();
+    interrupt.acknowledge(kInterruptUsedBuffer);
+    const uint32_t generation = device->config_generation();
+    EXPECT_EQ(capacity(), 64U);
+
+    ASSERT_TRUE(device->replace_engine(loop, engine_for(other)));
+    EXPECT_EQ(capacity(), 128U);
+    EXPECT_NE(device->config_generation(), generation);
+    EXPECT_NE(interrupt.status() & kInterruptConfigChange, 0U);
+    EXPECT_EQ(irq.count.load(), irqs + 1);
+    EXPECT_FALSE(interrupt.needs_reset());
+
+    // Reads come from the new file, past the old disk's end too; writes go to it alone.
+    const Bytes original = pattern(64 * 512, 1);
+    const Bytes replacement = pattern(128 * 512, 2);
+    const BlockRequest low = reqs.make(VIRTIO_BLK_T_IN, 0, {512});
+    const BlockRequest high = reqs.make(VIRTIO_BLK_T_IN, 100, {512});
+    const Bytes data = pattern(512, 77);
+    const BlockRequest w = reqs.make(VIRTIO_BLK_T_OUT, 3, {512});
+    reqs.write_bytes(w.data[0], data.data(), 512);
+    run({&low, &high, &w});
+    EXPECT_EQ(reqs.status(low), VIRTIO_BLK_S_OK);
+    EXPECT_EQ(reqs.status(high), VIRTIO_BLK_S_OK);
+    EXPECT_EQ(reqs.status(w), VIRTIO_BLK_S_OK);
+    EXPECT_EQ(reqs.read_bytes(low.data[0], 512),
+              Bytes(replacement.begin(), replacement.begin() + 512));
+    EXPECT_EQ(reqs.read_bytes(high.data[0], 512),
+              Bytes(replacement.begin() + 100 * 512, replacement.begin() + 101 * 512));
+    const Bytes now = other.content();
+    EXPECT_TRUE(std::equal(data.begin(), data.end(), now.begin() + 3 * 512));
+    EXPECT_EQ(file.content(), original);
+    EXPECT_EQ(device->engine().disk().capacity_sectors(), 128U);
+}
+
+TEST_F(BlockDeviceSwapTest, AnInactiveDeviceSwapsWithoutAnInterrupt) {
+    open();
+    const uint32_t generation = device->config_generation();
+    ASSERT_TRUE(device->replace_engine(loop, engine_for(other)));
+    EXPECT_EQ(capacity(), 128U);
+    EXPECT_NE(device->config_generation(), generation);
+    EXPECT_EQ(irq.count.load(), 0);
+    EXPECT_EQ(interrupt.status(), 0U);
+    // The driver that comes later sees the new disk.
+    activate();
+    const BlockRequest r = reqs.make(VIRTIO_BLK_T_IN, 127, {512});
+    run({&r});
+    EXPECT_EQ(reqs.status(r), VIRTIO_BLK_S_OK);
+    const Bytes replacement = pattern(128 * 512, 2);
+    EXPECT_EQ(reqs.read_bytes(r.data[0], 512),
+              Bytes(replacement.begin() + 127 * 512, replacement.end()));
+}
+
+TEST_F(BlockDeviceSwapTest, ADiskWithAnotherReadOnlyFlagOrCacheModeIsRefused) {
+    open();
+    activate();
+    const uint32_t generation = device->config_generation();
+    const uint64_t features = device->available_features();
+    for (const DiskOptions& options :
+         {DiskOptions{.read_only = true, .cache_mode = CacheMode::kWriteback, .id = "x"},
+          DiskOptions{.read_only = false, .cache_mode = CacheMode::kUnsafe, .id = "x"}}) {
+        SCOPED_TRACE(options.read_only ? "read-only" : "unsafe cache");
+        const auto refused = device->replace_engine(loop, engine_for(other, options));
+        ASSERT_FALSE(refused);
+        EXPECT_EQ(refused.error().code(), Errc::kInvalidArgument);
+        EXPECT_EQ(refused.error().message(),
+                  "test: the new disk must keep the drive's read-only flag and cache mode");
+    }
+    // Nothing changed: same capacity, generation, features, no interrupt, the old file serves.
+    EXPECT_EQ(capacity(), 64U);
+    EXPECT_EQ(device->config_generation(), generation);
+    EXPECT_EQ(device->available_features(), features);
+    EXPECT_EQ(irq.count.load(), 0);
+    EXPECT_EQ(device->engine().disk().capacity_sectors(), 64U);
+    const BlockRequest w = reqs.make(VIRTIO_BLK_T_OUT, 1, {512});
+    const Bytes data = pattern(512, 99);
+    reqs.write_bytes(w.data[0], data.data(), 512);
+    run({&w});
+    EXPECT_EQ(reqs.status(w), VIRTIO_BLK_S_OK);
+    const Bytes old_now = file.content();
+    EXPECT_TRUE(std::equal(data.begin(), data.end(), old_now.begin() + 512));
+    EXPECT_EQ(other.content(), pattern(128 * 512, 2));
+}
+
+TEST_F(BlockDeviceSwapTest, ARefusedDiskOfAReadOnlyDriveLeavesItReadOnly) {
+    open({.read_only = true, .cache_mode = CacheMode::kUnsafe, .id = ""});
+    activate();
+    const auto refused = device->replace_engine(
+        loop, engine_for(other, {.read_only = false, .cache_mode = CacheMode::kUnsafe, .id = ""}));
+    ASSERT_FALSE(refused);
+    EXPECT_TRUE(device->engine().disk().read_only());
+    // The same flags are fine.
+    ASSERT_TRUE(device->replace_engine(
+        loop, engine_for(other, {.read_only = true, .cache_mode = CacheMode::kUnsafe, .id = ""})));
+    EXPECT_EQ(capacity(), 128U);
+    const BlockRequest w = reqs.make(VIRTIO_BLK_T_OUT, 0, {512});
+    run({&w});
+    EXPECT_EQ(reqs.status(w), VIRTIO_BLK_S_IOERR);
+    EXPECT_EQ(other.content(), pattern(128 * 512, 2));
+}
+
 } // namespace
 } // namespace ember::virtio::block
 

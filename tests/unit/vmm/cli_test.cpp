@@ -133,8 +133,7 @@ TEST(CliDrive, BadDrivesSayWhatIsWrong) {
 
 TEST(CliSeccomp, OnByDefaultOffOrFromAFile) {
     using Mode = jail::SeccompConfig::Mode;
-    EXPECT_EQ(config_of({}).seccomp.mode,
-              jail::kSeccompByDefault ? Mode::kBuiltIn : Mode::kOff);
+    EXPECT_EQ(config_of({}).seccomp.mode, jail::kSeccompByDefault ? Mode::kBuiltIn : Mode::kOff);
     EXPECT_EQ(config_of({"--no-seccomp"}).seccomp.mode, Mode::kOff);
     const VmConfig file = config_of({"--seccomp-filter", "f.json"});
     EXPECT_EQ(file.seccomp.mode, Mode::kFile);
@@ -199,6 +198,114 @@ TEST(Cli, NetMistakesNameTheKey) {
     EXPECT_NE(error_of({"--net", "tap=t,rx-bw=1/0"}).find("--net rx-bw=1/0"), std::string::npos);
     EXPECT_NE(error_of({"--net", "tap=t,speed=1"}).find("unknown key 'speed'"), std::string::npos);
     EXPECT_NE(error_of({"--net", "tap"}).find("--net tap: needs a value"), std::string::npos);
+}
+
+} // namespace
+} // namespace ember
+
+namespace ember {
+namespace {
+
+TEST(CliProcess, DefaultsServeNoSocketAndLogToStderr) {
+    const ProcessOptions p = config_of({}).process;
+    EXPECT_EQ(p.instance_id, "anonymous-instance");
+    EXPECT_FALSE(p.api_sock.has_value());
+    EXPECT_FALSE(p.no_api);
+    EXPECT_EQ(p.api_max_payload, ProcessOptions::kDefaultMaxPayload);
+    EXPECT_EQ(p.api_max_payload, 51200U);
+    EXPECT_FALSE(p.log_path.has_value());
+    EXPECT_FALSE(p.show_log_origin);
+    EXPECT_FALSE(p.metrics_path.has_value());
+    EXPECT_FALSE(config_of({}).boot_timer);
+    EXPECT_EQ(config_of({}).log_level, log::Level::kWarn);
+}
+
+TEST(CliProcess, ParsesTheProcessFlags) {
+    const VmConfig c =
+        config_of({"--api-sock", "/run/ember.sock", "--id", "vm-01", "--http-api-max-payload-size",
+                   "4096", "--log-path", "ember.log", "--show-log-origin", "--metrics-path",
+                   "metrics.fifo", "--boot-timer", "--show-level"});
+    EXPECT_EQ(c.process.api_sock, "/run/ember.sock");
+    EXPECT_EQ(c.process.instance_id, "vm-01");
+    EXPECT_EQ(c.process.api_max_payload, 4096U);
+    EXPECT_EQ(c.process.log_path, "ember.log");
+    EXPECT_TRUE(c.process.show_log_origin);
+    EXPECT_EQ(c.process.metrics_path, "metrics.fifo");
+    EXPECT_TRUE(c.boot_timer);
+    EXPECT_FALSE(c.process.no_api);
+}
+
+TEST(CliProcess, NoApiNeedsAConfigFileAndExcludesApiSock) {
+    const VmConfig c = config_of({"--no-api", "--config-file", "vm.json"});
+    EXPECT_TRUE(c.process.no_api);
+    EXPECT_EQ(c.config_file, "vm.json");
+    EXPECT_FALSE(c.process.api_sock.has_value());
+    EXPECT_EQ(error_of({"--no-api"}),
+              "--no-api needs --config-file: without an API the configuration must come from a "
+              "file");
+    EXPECT_EQ(error_of({"--no-api", "--api-sock", "a.sock", "--config-file", "vm.json"}),
+              "--no-api and --api-sock: choose one");
+    EXPECT_EQ(error_of({"--no-api", "--api-sock", "a.sock"}),
+              "--no-api and --api-sock: choose one");
+    // --api-sock with a config file is fine: boot from the file, keep serving the API.
+    const VmConfig both = config_of({"--api-sock", "a.sock", "--config-file", "vm.json"});
+    EXPECT_EQ(both.process.api_sock, "a.sock");
+    EXPECT_EQ(both.config_file, "vm.json");
+}
+
+TEST(CliProcess, IdIsOneTo64LettersDigitsOrDashes) {
+    const std::string longest(64, 'a');
+    EXPECT_EQ(config_of({"--id", longest}).process.instance_id, longest);
+    EXPECT_EQ(config_of({"--id", "A-z-0-9"}).process.instance_id, "A-z-0-9");
+    EXPECT_EQ(config_of({"--id", "7"}).process.instance_id, "7");
+    const std::string too_long(65, 'a');
+    for (const std::string& bad : {too_long, std::string("a_b"), std::string("a.b"),
+                                   std::string("vm 1"), std::string("vm/1"), std::string("é")})
+        EXPECT_EQ(error_of({"--id", bad}),
+                  "--id '" + bad + "': use 1 to 64 ASCII letters, digits or '-'")
+            << bad;
+    EXPECT_EQ(error_of({"--id", ""}), "--id '': use 1 to 64 ASCII letters, digits or '-'");
+}
+
+TEST(CliProcess, MaxPayloadSizeIsInRange) {
+    EXPECT_EQ(config_of({"--http-api-max-payload-size", "1"}).process.api_max_payload, 1U);
+    EXPECT_EQ(config_of({"--http-api-max-payload-size", "1048576"}).process.api_max_payload,
+              1048576U);
+    for (const char* bad : {"0", "1048577", "-1", "lots", "10K"}) {
+        const std::string e = error_of({"--http-api-max-payload-size", bad});
+        EXPECT_NE(e.find("--http-api-max-payload-size"), std::string::npos) << bad << ": " << e;
+    }
+    EXPECT_NE(error_of({"--http-api-max-payload-size", "0"}).find("1048576"), std::string::npos);
+}
+
+TEST(CliProcess, LevelTakesEmbersAndFirecrackersNamesInAnyCase) {
+    const std::pair<const char*, log::Level> cases[] = {
+        {"error", log::Level::kError},  {"Error", log::Level::kError},
+        {"warn", log::Level::kWarn},    {"Warning", log::Level::kWarn},
+        {"WARNING", log::Level::kWarn}, {"info", log::Level::kInfo},
+        {"Info", log::Level::kInfo},    {"INFO", log::Level::kInfo},
+        {"debug", log::Level::kDebug},  {"Debug", log::Level::kDebug},
+        {"Trace", log::Level::kDebug},  {"trace", log::Level::kDebug},
+    };
+    for (const auto& [name, level] : cases) {
+        EXPECT_EQ(config_of({"--level", name}).log_level, level) << name;
+        EXPECT_EQ(config_of({"--log-level", name}).log_level, level) << name;
+    }
+    for (const char* bad : {"Off", "warnings", "", "verbose"}) {
+        const std::string e = error_of({"--level", bad});
+        EXPECT_NE(e.find("--log-level"), std::string::npos) << bad << ": " << e;
+        EXPECT_NE(e.find("Warning"), std::string::npos) << bad << ": " << e;
+    }
+}
+
+TEST(CliProcess, HelpDocumentsTheProcessFlags) {
+    auto r = parse({"--help"});
+    ASSERT_TRUE(r.has_value());
+    const auto& text = std::get<PrintAndExit>(*r).text;
+    for (const char* flag :
+         {"--api-sock", "--no-api", "--id", "--http-api-max-payload-size", "--log-path", "--level",
+          "--show-level", "--show-log-origin", "--metrics-path", "--boot-timer"})
+        EXPECT_NE(text.find(flag), std::string::npos) << flag;
 }
 
 } // namespace
