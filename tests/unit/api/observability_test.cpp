@@ -104,8 +104,10 @@ TEST(MetricsLine, AfterBootHasVcpuBlockAndBootTimer) {
 
     const std::string line = metrics_line(in);
     const Json j = parse_line(line);
-    EXPECT_EQ(keys(line), (std::vector<std::string>{"utc_timestamp_ms", "instance", "api_requests",
-                                                    "vcpu", "block", "boot_timer", "logger"}));
+    EXPECT_EQ(keys(line),
+              (std::vector<std::string>{"utc_timestamp_ms", "instance", "api_requests", "vcpu",
+                                        "block", "net", "boot_timer", "logger"}));
+    EXPECT_EQ(j["net"], Json::object()); // no interfaces
     EXPECT_EQ(j["instance"]["state"], "Paused");
     EXPECT_EQ(j["vcpu"], Json::parse(R"({"exits": 23, "io_in": 1, "io_out": 2, "mmio_read": 3,
         "mmio_write": 4, "kicks": 6, "unhandled_access": 5, "other": 7})"));
