@@ -119,12 +119,14 @@ int run(int argc, char** argv) {
         ember::api::http::ServerOptions options;
         options.max_payload = cli.process.api_max_payload;
         if (cli.seccomp.mode != ember::jail::SeccompConfig::Mode::kOff) {
-            auto filters = ember::jail::SeccompFilters::prepare(
-                cli.seccomp, ember::jail::FilterParams{ember::VcpuThread::kick_signal()},
-                {ember::jail::ThreadKind::kApi});
-            if (!filters) return fail(filters.error());
-            options.thread_start_hook = [f = std::move(*filters)] {
-                return f.apply(ember::jail::ThreadKind::kApi);
+            // Compiled on the API thread itself: the socket listens before create() returns,
+            // so clients can connect while the filter is being built (~0.2 ms).
+            options.thread_start_hook = [config = cli.seccomp]() -> ember::Result<void> {
+                auto filters = ember::jail::SeccompFilters::prepare(
+                    config, ember::jail::FilterParams{ember::VcpuThread::kick_signal()},
+                    {ember::jail::ThreadKind::kApi});
+                if (!filters) return tl::unexpected(std::move(filters.error()));
+                return filters->apply(ember::jail::ThreadKind::kApi);
             };
         }
         auto started = ember::api::ApiServer::start(*cli.process.api_sock, options);
