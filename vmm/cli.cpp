@@ -253,18 +253,11 @@ Result<virtio::net::NetConfig> parse_net(std::string_view spec) {
 Result<virtio::block::DriveConfig> parse_drive(std::string_view spec) {
     using virtio::block::CacheMode;
     virtio::block::DriveConfig drive;
-    size_t start = 0;
-    while (start <= spec.size()) {
-        size_t comma = spec.find(',', start);
-        if (comma == std::string_view::npos) comma = spec.size();
-        const std::string_view item = spec.substr(start, comma - start);
-        start = comma + 1;
-        if (item.empty()) continue;
-        const size_t eq = item.find('=');
-        const std::string_view key = item.substr(0, eq);
-        const std::string_view value =
-            eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
-        const bool has_value = eq != std::string_view::npos;
+    for (const SpecItem& item : split_spec(spec)) {
+        // Plain names, not a structured binding: clang 14 cannot capture one in a lambda.
+        const std::string_view key = item.key;
+        const std::string_view value = item.value;
+        const bool has_value = item.has_value;
         auto need_value = [&]() -> Result<void> {
             if (!has_value || value.empty())
                 return make_error(Errc::kInvalidArgument, "--drive {}: needs a value ({}=...)", key,
