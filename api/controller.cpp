@@ -1,5 +1,6 @@
 #include "api/controller.hpp"
 
+#include "jail/seccomp_violation.hpp"
 #include "vmm/sys/logger.hpp"
 
 #include <fmt/format.h>
@@ -257,6 +258,8 @@ Result<void> Controller::configure_metrics(const model::Metrics& metrics) {
     if (!sink) return tl::unexpected(std::move(sink.error()));
     metrics_.emplace(std::move(*sink));
     builder_.set_metrics(metrics);
+    // A seccomp violation ends ember from a signal handler: it writes its own last line there.
+    jail::set_violation_metrics_fd(metrics_->fd());
     return {};
 }
 

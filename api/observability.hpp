@@ -60,6 +60,7 @@ public:
     static Result<MetricsSink> open(const std::string& path);
     Result<void> write(const std::string& line) const;
     [[nodiscard]] const std::string& path() const { return path_; }
+    [[nodiscard]] int fd() const { return fd_.get(); }
 
 private:
     MetricsSink(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}

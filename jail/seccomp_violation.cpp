@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <csignal>
+#include <ctime>
 #include <mutex>
 
 namespace ember::jail {
@@ -21,6 +22,7 @@ std::array<const char*, kNamedSyscalls> g_names{};
 std::atomic<bool> g_installed{false};
 std::mutex g_install_mutex;
 thread_local const char* t_kind = "unfiltered";
+std::atomic<int> g_metrics_fd{-1};
 // NOLINTEND(cppcoreguidelines-avoid-non-const-global-variables)
 
 // Appends `text` to out[at..]; async-signal-safe (no allocation, no locale).
@@ -53,6 +55,14 @@ void on_sigsys(int /*signo*/, siginfo_t* info, void* /*context*/) {
     std::array<char, 512> line{};
     const size_t n = format_violation(line, t_kind, nr, name);
     [[maybe_unused]] const ssize_t w = ::write(STDERR_FILENO, line.data(), n);
+    if (const int fd = g_metrics_fd.load(); fd >= 0) {
+        timespec now{}; // clock_gettime is async-signal-safe
+        ::clock_gettime(CLOCK_REALTIME, &now);
+        const auto ms = static_cast<uint64_t>(now.tv_sec) * 1000 +
+                        static_cast<uint64_t>(now.tv_nsec) / 1'000'000;
+        const size_t m = format_violation_metrics(line, ms, t_kind, nr, name);
+        [[maybe_unused]] const ssize_t wm = ::write(fd, line.data(), m);
+    }
     ::_exit(to_int(ExitCode::kSeccompViolation));
 }
 
@@ -70,6 +80,23 @@ size_t format_violation(std::span<char> out, std::string_view kind, long nr, con
                 "Exiting with ");
     at = append_number(out, at, to_int(ExitCode::kSeccompViolation));
     return append(out, at, "\n");
+}
+
+void set_violation_metrics_fd(int fd) {
+    g_metrics_fd.store(fd);
+}
+
+size_t format_violation_metrics(std::span<char> out, uint64_t utc_ms, std::string_view kind,
+                                long nr, const char* name) {
+    size_t at = append(out, 0, "{\"utc_timestamp_ms\":");
+    at = append_number(out, at, static_cast<long>(utc_ms));
+    at = append(out, at, ",\"seccomp\":{\"violations\":1,\"thread\":\"");
+    at = append(out, at, kind);
+    at = append(out, at, "\",\"syscall\":");
+    at = append_number(out, at, nr);
+    at = append(out, at, ",\"name\":\"");
+    at = append(out, at, name != nullptr ? std::string_view(name) : "unknown");
+    return append(out, at, "\"}}\n");
 }
 
 Result<void> install_violation_handler() {

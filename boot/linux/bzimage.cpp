@@ -53,23 +53,23 @@ Result<void> check_header(const setup_header& h) {
                           "boot protocol version {}.{:02} (header field version {:#06x}) is older "
                           "than 2.12, the first that says whether the kernel has a 64-bit entry; "
                           "boot a newer kernel (Linux 3.8 or later)",
-                          h.version >> 8, h.version & 0xff, h.version);
+                          h.version >> 8, h.version & 0xff, +h.version);
     if ((h.loadflags & LOADED_HIGH) == 0)
         return make_error(Errc::kInvalidInput,
                           "loadflags {:#04x} lacks LOADED_HIGH: a zImage that loads at 0x10000; "
                           "ember boots bzImages (make bzImage)",
-                          h.loadflags);
+                          +h.loadflags);
     if ((h.xloadflags & XLF_KERNEL_64) == 0)
         return make_error(Errc::kInvalidInput,
                           "xloadflags {:#06x} lacks XLF_KERNEL_64: the kernel has no 64-bit entry "
                           "point, and ember starts kernels in 64-bit mode; boot an x86-64 kernel "
                           "(CONFIG_X86_64=y)",
-                          h.xloadflags);
+                          +h.xloadflags);
     if (h.relocatable_kernel != 0 &&
         (h.kernel_alignment == 0 || (h.kernel_alignment & (h.kernel_alignment - 1)) != 0))
         return make_error(Errc::kInvalidInput,
                           "kernel_alignment {:#x} is not a power of two; the header is corrupt",
-                          h.kernel_alignment);
+                          +h.kernel_alignment);
     if (h.init_size == 0)
         return make_error(Errc::kInvalidInput,
                           "init_size is 0; the header is corrupt (every kernel since boot "
@@ -97,14 +97,14 @@ Result<BzImage> BzImage::parse(std::span<const std::byte> file, std::string cont
         return fail(make_error(Errc::kInvalidInput,
                                "setup_sects {} puts the protected-mode kernel at offset {:#x}, "
                                "at or past the end of the {}-byte file; the file is truncated",
-                               header.setup_sects, setup_size, file.size()));
+                               +header.setup_sects, setup_size, file.size()));
     const auto pm = file.subspan(setup_size);
     // syssize counts the protected-mode kernel in 16-byte paragraphs (rounded up).
     if (const uint64_t expected = uint64_t{header.syssize} * 16; pm.size() + 15 < expected)
         return fail(make_error(Errc::kInvalidInput,
                                "the protected-mode kernel has {} bytes, but syssize {:#x} says {}; "
                                "the file is truncated",
-                               pm.size(), header.syssize, expected));
+                               pm.size(), +header.syssize, expected));
     return BzImage(std::move(context), header, pm);
 }
 

@@ -39,7 +39,7 @@ Result<void> plan_bzimage(const BzImage& bz, const GuestMemory& memory, LinuxPla
         return make_error(Errc::kInvalidInput,
                           "the kernel needs [{:#x}, {:#x}) (pref_address {:#x}, init_size {:#x}), "
                           "which runs into the 32-bit MMIO gap at 3 GiB; the header is corrupt",
-                          load, end, pref, h.init_size);
+                          load, end, pref, +h.init_size);
     if (!memory.contains(load, end - load))
         return make_error(Errc::kInvalidArgument,
                           "the kernel needs guest RAM up to {:#x} ({} MiB: loaded at "
@@ -73,7 +73,7 @@ Result<void> check_cmdline(std::string_view cmdline, const setup_header& header,
         return make_error(Errc::kInvalidArgument,
                           "command line of {} bytes is too long; this kernel takes at most {} "
                           "bytes (setup header cmdline_size {}, ember's limit {})",
-                          cmdline.size(), max, header.cmdline_size, layout::kCmdlineMax - 1);
+                          cmdline.size(), max, +header.cmdline_size, layout::kCmdlineMax - 1);
     if (const auto nul = cmdline.find('\0'); nul != std::string_view::npos)
         return make_error(Errc::kInvalidArgument, "command line has a NUL byte at offset {}", nul);
     if (!memory.contains(kZeroPageAddr, kLongModeStackTop - kZeroPageAddr) ||
@@ -114,7 +114,7 @@ Result<GuestAddr> place_initrd(const KernelImage& initrd, const LinuxPlan& plan,
                           "{} of {} MiB does not fit above the kernel (which ends at {:#x}) and "
                           "below the kernel's initrd_addr_max {:#x}; use a smaller initrd",
                           initrd.context(), mib_ceil(size), plan.kernel_end,
-                          header.initrd_addr_max);
+                          +header.initrd_addr_max);
     return make_error(Errc::kInvalidArgument,
                       "{} of {} MiB does not fit in guest RAM of {} MiB above the kernel; raise "
                       "--mem-mib to at least {} (the initrd goes below 3 GiB)",

@@ -83,6 +83,20 @@ TEST_F(Seccomp, AVcpuWithoutKvmRunEndsEmberBeforeTheGuestRuns) {
         << r.err;
 }
 
+TEST_F(Seccomp, AViolationFlushesALastMetricsLine) {
+    const std::string metrics = (dir_ / "metrics.json").string();
+    auto r = ember({"--seccomp-filter", filter_file(jail::ThreadKind::kVcpu, {"ioctl"}),
+                    "--metrics-path", metrics});
+    EXPECT_EQ(r.status, kViolation) << r.err;
+    std::ifstream in(metrics);
+    std::string line;
+    ASSERT_TRUE(std::getline(in, line)) << "no metrics line";
+    EXPECT_NE(line.find(R"("seccomp":{"violations":1,"thread":"vcpu","syscall":16,)"
+                        R"("name":"ioctl"}})"),
+              std::string::npos)
+        << line;
+}
+
 TEST_F(Seccomp, AVmmThreadWithoutItsEventLoopEndsEmber) {
     auto r = ember(
         {"--seccomp-filter", filter_file(jail::ThreadKind::kVmm, {"epoll_wait", "epoll_pwait"})});

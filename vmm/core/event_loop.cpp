@@ -55,12 +55,14 @@ Result<int> EventLoop::run_once(int timeout_ms) {
     }
     int ran = 0;
     for (int i = 0; i < n; ++i) {
-        const auto& ev = events.at(static_cast<size_t>(i));
-        auto it = handlers_.find(ev.data.u64);
+        // Copies: epoll_event is packed on x86_64, so its u64 is not aligned for a reference.
+        const uint64_t id = events.at(static_cast<size_t>(i)).data.u64;
+        const uint32_t mask = events.at(static_cast<size_t>(i)).events;
+        auto it = handlers_.find(id);
         if (it == handlers_.end()) continue; // removed by an earlier handler in this batch
         // Hold a reference: the handler may remove itself while it runs.
         const std::shared_ptr<Entry> entry = it->second;
-        entry->handler(ev.events);
+        entry->handler(mask);
         ++ran;
     }
     return ran;

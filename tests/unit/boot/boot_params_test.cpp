@@ -9,6 +9,12 @@
 namespace ember::boot {
 namespace {
 
+// A copy of a field of a packed ABI struct: gtest binds its arguments by reference, which a
+// misaligned field cannot take (UBSan).
+template <class T> T val(T value) {
+    return value;
+}
+
 constexpr uint64_t kMiB = layout::kMiB;
 constexpr uint64_t kGiB = layout::kGiB;
 
@@ -40,14 +46,14 @@ TEST(BootParams, E820AboveTheMmioGap) {
 
 TEST(BootParams, DefaultHeaderForAVmlinux) {
     const setup_header h = default_setup_header(65535);
-    EXPECT_EQ(h.boot_flag, 0xaa55);
-    EXPECT_EQ(h.header, 0x53726448U);
-    EXPECT_EQ(h.version, 0x020c);
-    EXPECT_EQ(h.loadflags, LOADED_HIGH);
-    EXPECT_EQ(h.xloadflags, XLF_KERNEL_64);
-    EXPECT_EQ(h.initrd_addr_max, 0x7fffffffU);
-    EXPECT_EQ(h.kernel_alignment, 0x1000000U);
-    EXPECT_EQ(h.cmdline_size, 65535U);
+    EXPECT_EQ(val(h.boot_flag), 0xaa55);
+    EXPECT_EQ(val(h.header), 0x53726448U);
+    EXPECT_EQ(val(h.version), 0x020c);
+    EXPECT_EQ(val(h.loadflags), LOADED_HIGH);
+    EXPECT_EQ(val(h.xloadflags), XLF_KERNEL_64);
+    EXPECT_EQ(val(h.initrd_addr_max), 0x7fffffffU);
+    EXPECT_EQ(val(h.kernel_alignment), 0x1000000U);
+    EXPECT_EQ(val(h.cmdline_size), 65535U);
 }
 
 TEST(BootParams, ZeroPageFields) {
@@ -62,20 +68,20 @@ TEST(BootParams, ZeroPageFields) {
                                               .initrd_size = 0x1800,
                                               .e820 = e820,
                                               .rsdp_addr = 0xE0000});
-    EXPECT_EQ(bp.acpi_rsdp_addr, 0xE0000U);
-    EXPECT_EQ(bp.hdr.type_of_loader, 0xff);
-    EXPECT_EQ(bp.hdr.vid_mode, 0xffff);
-    EXPECT_EQ(bp.hdr.cmd_line_ptr, 0x20000U);
-    EXPECT_EQ(bp.ext_cmd_line_ptr, 0U);
-    EXPECT_EQ(bp.hdr.ramdisk_image, 0x3ff'f000U);
-    EXPECT_EQ(bp.ext_ramdisk_image, 0U);
-    EXPECT_EQ(bp.hdr.ramdisk_size, 0x1800U);
-    EXPECT_EQ(bp.ext_ramdisk_size, 0U);
-    EXPECT_EQ(bp.hdr.setup_data, 0U);
-    EXPECT_EQ(bp.hdr.init_size, 0x1234U); // the kernel's own fields are kept
-    EXPECT_EQ(bp.hdr.boot_flag, 0xaa55);
-    EXPECT_EQ(bp.sentinel, 0);
-    EXPECT_EQ(bp.e820_entries, 2);
+    EXPECT_EQ(val(bp.acpi_rsdp_addr), 0xE0000U);
+    EXPECT_EQ(val(bp.hdr.type_of_loader), 0xff);
+    EXPECT_EQ(val(bp.hdr.vid_mode), 0xffff);
+    EXPECT_EQ(val(bp.hdr.cmd_line_ptr), 0x20000U);
+    EXPECT_EQ(val(bp.ext_cmd_line_ptr), 0U);
+    EXPECT_EQ(val(bp.hdr.ramdisk_image), 0x3ff'f000U);
+    EXPECT_EQ(val(bp.ext_ramdisk_image), 0U);
+    EXPECT_EQ(val(bp.hdr.ramdisk_size), 0x1800U);
+    EXPECT_EQ(val(bp.ext_ramdisk_size), 0U);
+    EXPECT_EQ(val(bp.hdr.setup_data), 0U);
+    EXPECT_EQ(val(bp.hdr.init_size), 0x1234U); // the kernel's own fields are kept
+    EXPECT_EQ(val(bp.hdr.boot_flag), 0xaa55);
+    EXPECT_EQ(val(bp.sentinel), 0);
+    EXPECT_EQ(val(bp.e820_entries), 2);
     expect_entry(bp.e820_table[0], 0, 0x9fc00, kE820Ram);
     expect_entry(bp.e820_table[1], 0x100000, 0x100000, kE820Ram);
     expect_entry(bp.e820_table[2], 0, 0, 0);
@@ -93,12 +99,12 @@ TEST(BootParams, HighAddressesGoToTheExtFields) {
                                                                     .initrd_addr = 0x2'0000'0000,
                                                                     .initrd_size = 0x1'0000'0010,
                                                                     .e820 = {}});
-    EXPECT_EQ(bp.hdr.cmd_line_ptr, 0x2000'0000U);
-    EXPECT_EQ(bp.ext_cmd_line_ptr, 1U);
-    EXPECT_EQ(bp.hdr.ramdisk_image, 0U);
-    EXPECT_EQ(bp.ext_ramdisk_image, 2U);
-    EXPECT_EQ(bp.hdr.ramdisk_size, 0x10U);
-    EXPECT_EQ(bp.ext_ramdisk_size, 1U);
+    EXPECT_EQ(val(bp.hdr.cmd_line_ptr), 0x2000'0000U);
+    EXPECT_EQ(val(bp.ext_cmd_line_ptr), 1U);
+    EXPECT_EQ(val(bp.hdr.ramdisk_image), 0U);
+    EXPECT_EQ(val(bp.ext_ramdisk_image), 2U);
+    EXPECT_EQ(val(bp.hdr.ramdisk_size), 0x10U);
+    EXPECT_EQ(val(bp.ext_ramdisk_size), 1U);
 }
 
 } // namespace

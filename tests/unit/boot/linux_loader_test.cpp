@@ -19,6 +19,12 @@
 namespace ember::boot {
 namespace {
 
+// A copy of a field of a packed ABI struct: gtest binds its arguments by reference, which a
+// misaligned field cannot take (UBSan).
+template <class T> T val(T value) {
+    return value;
+}
+
 using testing::BzImageBuilder;
 using testing::ElfBuilder;
 using ::testing::HasSubstr;
@@ -44,7 +50,7 @@ std::string plan_error(const std::vector<std::byte>& file, const GuestMemory& me
     const auto kernel = KernelImage::from_bytes("bzImage", file);
     auto plan = plan_linux(kernel, memory, config);
     if (plan) return "<planned>";
-    EXPECT_EQ(plan.error().code(), code) << plan.error().message();
+    EXPECT_EQ(val(plan.error().code()), code) << plan.error().message();
     return plan.error().message();
 }
 
@@ -65,31 +71,31 @@ TEST(LinuxLoader, LoadsAVmlinuxWithCmdlineAndInitrd) {
 
     auto plan = plan_linux(kernel, memory, {cmdline, &initrd});
     ASSERT_TRUE(plan) << plan.error().message();
-    EXPECT_EQ(plan->format, LinuxKernelFormat::kVmlinux);
+    EXPECT_EQ(val(plan->format), LinuxKernelFormat::kVmlinux);
     auto boot = load_linux(*plan, memory);
     ASSERT_TRUE(boot) << boot.error().message();
 
     const uint64_t initrd_addr = 64 * kMiB - 4 * 4096;
-    EXPECT_EQ(boot->entry, 0x100'0000U);
-    EXPECT_EQ(boot->boot_params_addr, 0x7000U);
-    EXPECT_EQ(boot->cmdline_addr, 0x2'0000U);
-    EXPECT_EQ(boot->initrd_addr, initrd_addr);
-    EXPECT_EQ(boot->initrd_size, initrd_bytes.size());
+    EXPECT_EQ(val(boot->entry), 0x100'0000U);
+    EXPECT_EQ(val(boot->boot_params_addr), 0x7000U);
+    EXPECT_EQ(val(boot->cmdline_addr), 0x2'0000U);
+    EXPECT_EQ(val(boot->initrd_addr), initrd_addr);
+    EXPECT_EQ(val(boot->initrd_size), initrd_bytes.size());
 
     EXPECT_EQ(read(memory, 0x100'0000, 0x2000), pattern(0x2000, 1));
     EXPECT_EQ(read(memory, 0x100'2000, 0x4000), std::vector<std::byte>(0x4000));
     EXPECT_EQ(read(memory, initrd_addr, initrd_bytes.size()), initrd_bytes);
     const auto cl = read(memory, 0x2'0000, cmdline.size() + 1);
-    EXPECT_EQ(std::string(reinterpret_cast<const char*>(cl.data())), cmdline); // Safety: bytes
+    EXPECT_EQ(val(std::string(reinterpret_cast<const char*>(cl.data()))), cmdline); // Safety: bytes
 
     const boot_params bp = zero_page(memory);
-    EXPECT_EQ(bp.hdr.boot_flag, 0xaa55);
-    EXPECT_EQ(bp.hdr.header, 0x53726448U);
-    EXPECT_EQ(bp.hdr.type_of_loader, 0xff);
-    EXPECT_EQ(bp.hdr.cmd_line_ptr, 0x2'0000U);
-    EXPECT_EQ(bp.hdr.ramdisk_image, initrd_addr);
-    EXPECT_EQ(bp.hdr.ramdisk_size, initrd_bytes.size());
-    EXPECT_EQ(bp.e820_entries, 3);
+    EXPECT_EQ(val(bp.hdr.boot_flag), 0xaa55);
+    EXPECT_EQ(val(bp.hdr.header), 0x53726448U);
+    EXPECT_EQ(val(bp.hdr.type_of_loader), 0xff);
+    EXPECT_EQ(val(bp.hdr.cmd_line_ptr), 0x2'0000U);
+    EXPECT_EQ(val(bp.hdr.ramdisk_image), initrd_addr);
+    EXPECT_EQ(val(bp.hdr.ramdisk_size), initrd_bytes.size());
+    EXPECT_EQ(val(bp.e820_entries), 3);
     const uint64_t top_size = bp.e820_table[2].size;
     EXPECT_EQ(top_size, 63 * kMiB);
 
@@ -108,24 +114,24 @@ TEST(LinuxLoader, LoadsABzImageAtItsPreferredAddress) {
 
     auto plan = plan_linux(kernel, memory, {"quiet", &initrd});
     ASSERT_TRUE(plan) << plan.error().message();
-    EXPECT_EQ(plan->format, LinuxKernelFormat::kBzImage);
-    EXPECT_EQ(plan->kernel_start, 0x100'0000U);
-    EXPECT_EQ(plan->kernel_end, 0x140'0000U); // pref_address + init_size
+    EXPECT_EQ(val(plan->format), LinuxKernelFormat::kBzImage);
+    EXPECT_EQ(val(plan->kernel_start), 0x100'0000U);
+    EXPECT_EQ(val(plan->kernel_end), 0x140'0000U); // pref_address + init_size
     auto boot = load_linux(*plan, memory);
     ASSERT_TRUE(boot) << boot.error().message();
-    EXPECT_EQ(boot->entry, 0x100'0200U);
-    EXPECT_EQ(boot->initrd_addr, 62 * kMiB);
+    EXPECT_EQ(val(boot->entry), 0x100'0200U);
+    EXPECT_EQ(val(boot->initrd_addr), 62 * kMiB);
     EXPECT_EQ(read(memory, 0x100'0000, b.pm_size), pattern(b.pm_size, 3));
 
     const boot_params bp = zero_page(memory);
-    EXPECT_EQ(bp.hdr.version, 0x020f); // the kernel's header, copied
-    EXPECT_EQ(bp.hdr.pref_address, 0x100'0000U);
-    EXPECT_EQ(bp.hdr.init_size, 0x40'0000U);
-    EXPECT_EQ(bp.hdr.loadflags, LOADED_HIGH);
-    EXPECT_EQ(bp.hdr.type_of_loader, 0xff);
-    EXPECT_EQ(bp.hdr.vid_mode, 0xffff);
-    EXPECT_EQ(bp.hdr.cmd_line_ptr, 0x2'0000U);
-    EXPECT_EQ(bp.hdr.ramdisk_image, 62 * kMiB);
+    EXPECT_EQ(val(bp.hdr.version), 0x020f); // the kernel's header, copied
+    EXPECT_EQ(val(bp.hdr.pref_address), 0x100'0000U);
+    EXPECT_EQ(val(bp.hdr.init_size), 0x40'0000U);
+    EXPECT_EQ(val(bp.hdr.loadflags), LOADED_HIGH);
+    EXPECT_EQ(val(bp.hdr.type_of_loader), 0xff);
+    EXPECT_EQ(val(bp.hdr.vid_mode), 0xffff);
+    EXPECT_EQ(val(bp.hdr.cmd_line_ptr), 0x2'0000U);
+    EXPECT_EQ(val(bp.hdr.ramdisk_image), 62 * kMiB);
 }
 
 TEST(LinuxLoader, InitrdStaysBelowInitrdAddrMax) {
@@ -138,7 +144,7 @@ TEST(LinuxLoader, InitrdStaysBelowInitrdAddrMax) {
     const auto initrd = KernelImage::from_bytes("initrd.img", initrd_bytes, ImageKind::kInitrd);
     auto plan = plan_linux(kernel, memory, {"", &initrd});
     ASSERT_TRUE(plan) << plan.error().message();
-    EXPECT_EQ(plan->initrd_addr, 32 * kMiB - 4096);
+    EXPECT_EQ(val(plan->initrd_addr), 32 * kMiB - 4096);
 
     const auto big = pattern(16 * kMiB, 4); // 15 MiB below the kernel, 12 above it
     const auto big_initrd = KernelImage::from_bytes("big.img", big, ImageKind::kInitrd);
@@ -193,7 +199,7 @@ TEST(LinuxLoader, BootsAPvhElfThroughItsElfEntry) {
     const auto kernel = KernelImage::from_bytes("hello.elf", bytes);
     auto plan = plan_linux(kernel, make_memory(64 * kMiB), {});
     ASSERT_TRUE(plan) << plan.error().message();
-    EXPECT_EQ(plan->entry, 0x10'0100U);
+    EXPECT_EQ(val(plan->entry), 0x10'0100U);
 }
 
 TEST(LinuxLoader, PlanningTouchesNoGuestMemory) {

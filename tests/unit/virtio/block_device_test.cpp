@@ -291,10 +291,14 @@ TEST_F(BlockDeviceTest, BadQueueSizeIsRefused) {
 // PATCH /drives path_on_host: replace_engine() swaps the disk under a device.
 class BlockDeviceSwapTest : public BlockDeviceTest {
 protected:
-    static constexpr DiskOptions kWritable{
-        .read_only = false, .cache_mode = CacheMode::kWriteback, .id = "test-disk"};
+    // A function, not a constexpr: DiskOptions holds a std::string (clang 14 has no constexpr
+    // std::string).
+    static DiskOptions writable() {
+        return DiskOptions{
+            .read_only = false, .cache_mode = CacheMode::kWriteback, .id = "test-disk"};
+    }
 
-    std::unique_ptr<IoEngine> engine_for(const TempFile& f, DiskOptions options = kWritable) {
+    std::unique_ptr<IoEngine> engine_for(const TempFile& f, DiskOptions options = writable()) {
         auto disk = SyncDisk::open(f.path(), options);
         EXPECT_TRUE(disk) << disk.error().message();
         return disk ? make_sync_engine(std::move(*disk)) : nullptr;
