@@ -358,7 +358,7 @@ bool BlockDevice::handle_chain() {
             mark_broken(error_.message);
             return true;
         }
-        log_guest_fault(error_.message);
+        faults_.log(error_.message);
         write_status(*error_.status_addr, error_.status);
         complete_at_once(head, error_.status, 1);
         return true;
@@ -426,9 +426,8 @@ void BlockDevice::finish_completions() {
             status = VIRTIO_BLK_S_UNSUPP;
         } else if (c.error != 0) {
             status = VIRTIO_BLK_S_IOERR;
-            log_guest_fault(fmt::format("{} of {} sectors at sector {} failed: {}",
-                                        to_string(r.type), r.num_sectors, r.sector,
-                                        std::strerror(c.error)));
+            faults_.log(fmt::format("{} of {} sectors at sector {} failed: {}", to_string(r.type),
+                                    r.num_sectors, r.sector, std::strerror(c.error)));
         }
         if (status == VIRTIO_BLK_S_OK) {
             switch (r.type) {
@@ -487,18 +486,7 @@ void BlockDevice::signal_if_needed() {
 }
 
 void BlockDevice::mark_broken(std::string_view why) {
-    if (broken_) return;
-    broken_ = true;
-    ++metrics_.broken;
-    log_guest_fault(fmt::format("{}; the device needs a reset (DEVICE_NEEDS_RESET)", why));
-    if (interrupt_ != nullptr) interrupt_->report_broken();
-}
-
-void BlockDevice::log_guest_fault(const std::string& message) {
-    ++faults_;
-    if (std::has_single_bit(faults_))
-        log::warn("{}: {} ({} faults so far; logged at powers of two)", options_.name, message,
-                  faults_);
+    if (faults_.mark_broken(broken_, why, interrupt_)) ++metrics_.broken;
 }
 
 } // namespace ember::virtio::block

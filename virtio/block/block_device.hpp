@@ -18,6 +18,7 @@
 
 #include "virtio/block/io_engine.hpp"
 #include "virtio/block/request.hpp"
+#include "virtio/device_faults.hpp"
 #include "virtio/queue/queue.hpp"
 #include "virtio/virtio_device.hpp"
 #include "vmm/core/event_loop.hpp"
@@ -137,7 +138,6 @@ private:
     void mark_broken(std::string_view why);
     void count_status(uint8_t status);
     // Logs a guest's bad request: the first one and then every power-of-two count.
-    void log_guest_fault(const std::string& message);
 
     const BlockOptions options_;
     std::unique_ptr<IoEngine> engine_;
@@ -164,7 +164,7 @@ private:
     bool used_since_signal_ = false;
     uint64_t poll_ns_ = 0;     // current polling window
     uint64_t slept_at_ns_ = 0; // when the device last went to sleep (kicks on); 0: not asleep
-    uint64_t faults_ = 0;
+    DeviceFaults faults_{options_.name};
     uint32_t generation_ = 0; // ConfigGeneration: bumped when the disk is replaced
     BlockMetrics metrics_;
 };

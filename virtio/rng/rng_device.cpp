@@ -171,9 +171,9 @@ bool RngDevice::handle_chain() {
     const uint16_t head = chain_.head();
     if (!chain_.readable().empty() || chain_.writable_bytes() == 0) {
         ++metrics_.bad_requests;
-        log_guest_fault(fmt::format("request {} has {} device-readable bytes and {} writable; "
-                                    "virtio-rng buffers are write-only: returned with 0 bytes",
-                                    head, chain_.readable_bytes(), chain_.writable_bytes()));
+        faults_.log(fmt::format("request {} has {} device-readable bytes and {} writable; "
+                                "virtio-rng buffers are write-only: returned with 0 bytes",
+                                head, chain_.readable_bytes(), chain_.writable_bytes()));
         complete(head, 0);
         return true;
     }
@@ -195,9 +195,9 @@ bool RngDevice::handle_chain() {
         }
         if (auto filled = source_(*view); !filled) {
             ++metrics_.source_errors;
-            log_guest_fault(fmt::format("the entropy source failed: {}; request {} returned "
-                                        "with 0 bytes",
-                                        filled.error().describe(), head));
+            faults_.log(fmt::format("the entropy source failed: {}; request {} returned "
+                                    "with 0 bytes",
+                                    filled.error().describe(), head));
             complete(head, 0);
             return true;
         }
@@ -217,18 +217,7 @@ void RngDevice::complete(uint16_t head, uint32_t len) {
 }
 
 void RngDevice::mark_broken(std::string_view why) {
-    if (broken_) return;
-    broken_ = true;
-    ++metrics_.broken;
-    log_guest_fault(fmt::format("{}; the device needs a reset (DEVICE_NEEDS_RESET)", why));
-    if (interrupt_ != nullptr) interrupt_->report_broken();
-}
-
-void RngDevice::log_guest_fault(const std::string& message) {
-    ++faults_;
-    if (std::has_single_bit(faults_))
-        log::warn("{}: {} ({} faults so far; logged at powers of two)", options_.name, message,
-                  faults_);
+    if (faults_.mark_broken(broken_, why, interrupt_)) ++metrics_.broken;
 }
 
 } // namespace ember::virtio::rng

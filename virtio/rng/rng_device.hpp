@@ -19,6 +19,7 @@
 // mutex over both.
 #pragma once
 
+#include "virtio/device_faults.hpp"
 #include "virtio/queue/queue.hpp"
 #include "virtio/virtio_device.hpp"
 #include "vmm/core/event_loop.hpp"
@@ -111,7 +112,6 @@ private:
     bool handle_chain();
     void complete(uint16_t head, uint32_t len);
     void mark_broken(std::string_view why);
-    void log_guest_fault(const std::string& message);
 
     const RngOptions options_;
     EntropySource source_;
@@ -128,7 +128,7 @@ private:
     std::optional<Queue> queue_;
     DescriptorChain chain_;
     bool used_since_signal_ = false;
-    uint64_t faults_ = 0;
+    DeviceFaults faults_{options_.name};
     RngMetrics metrics_;
 };
 

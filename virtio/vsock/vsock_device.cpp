@@ -301,11 +301,11 @@ VsockDevice::Stop VsockDevice::serve_rx(uint64_t& served) {
         }
         if (!rx_chain_.readable().empty() || rx_chain_.writable_bytes() <= kHeaderSize) {
             ++metrics_.rx_bad_buffers;
-            log_guest_fault(fmt::format("receive chain {} has {} device-readable and {} writable "
-                                        "bytes; it needs only writable ones, more than {}: "
-                                        "returned unused",
-                                        rx_chain_.head(), rx_chain_.readable_bytes(),
-                                        rx_chain_.writable_bytes(), kHeaderSize));
+            faults_.log(fmt::format("receive chain {} has {} device-readable and {} writable "
+                                    "bytes; it needs only writable ones, more than {}: "
+                                    "returned unused",
+                                    rx_chain_.head(), rx_chain_.readable_bytes(),
+                                    rx_chain_.writable_bytes(), kHeaderSize));
             rx_chain_held_ = false;
             complete(*rx_queue_, rx_chain_.head(), 0, rx_used_);
             if (broken_) return Stop::kBroken;
@@ -413,8 +413,7 @@ void VsockDevice::handle_tx_chain() {
     auto packet = parse_tx_packet(*memory_, tx_chain_.readable(), options_.guest_cid);
     if (!packet) {
         ++metrics_.tx_bad_packets;
-        log_guest_fault(
-            fmt::format("chain {}: {}; dropped", tx_chain_.head(), packet.error().message));
+        faults_.log(fmt::format("chain {}: {}; dropped", tx_chain_.head(), packet.error().message));
         return;
     }
     const VsockHeader& h = packet->header;
@@ -443,9 +442,9 @@ void VsockDevice::handle_tx_chain() {
 void VsockDevice::open_guest_stream(const VsockHeader& request) {
     const uint32_t port = request.dst_port;
     if (streams_.size() >= options_.max_connections) {
-        log_guest_fault(fmt::format("a connection to host port {} refused: {} streams open, the "
-                                    "limit",
-                                    port, streams_.size()));
+        faults_.log(fmt::format("a connection to host port {} refused: {} streams open, the "
+                                "limit",
+                                port, streams_.size()));
         ++metrics_.connect_refused;
         return refuse(request);
     }
@@ -731,18 +730,7 @@ void VsockDevice::complete(Queue& queue, uint16_t head, uint32_t len, bool& used
 }
 
 void VsockDevice::mark_broken(std::string_view why) {
-    if (broken_) return;
-    broken_ = true;
-    ++metrics_.broken;
-    log_guest_fault(fmt::format("{}; the device needs a reset (DEVICE_NEEDS_RESET)", why));
-    if (interrupt_ != nullptr) interrupt_->report_broken();
-}
-
-void VsockDevice::log_guest_fault(const std::string& message) {
-    ++faults_;
-    if (std::has_single_bit(faults_))
-        log::warn("{}: {} ({} faults so far; logged at powers of two)", options_.name, message,
-                  faults_);
+    if (faults_.mark_broken(broken_, why, interrupt_)) ++metrics_.broken;
 }
 
 } // namespace ember::virtio::vsock

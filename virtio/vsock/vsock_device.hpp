@@ -39,6 +39,7 @@
 // through the receive queue's eventfd).
 #pragma once
 
+#include "virtio/device_faults.hpp"
 #include "virtio/queue/queue.hpp"
 #include "virtio/virtio_device.hpp"
 #include "virtio/vsock/connection.hpp"
@@ -204,7 +205,6 @@ private:
     void write_packet(const VsockHeader& header, std::span<const std::byte> payload);
     void complete(Queue& queue, uint16_t head, uint32_t len, bool& used);
     void mark_broken(std::string_view why);
-    void log_guest_fault(const std::string& message);
 
     const VsockOptions options_;
     const Clock& clock_;
@@ -243,7 +243,7 @@ private:
     std::vector<Stream> dropped_; // streams a reset dropped: closed by the VMM thread
     std::vector<std::byte> rx_scratch_;
     std::vector<std::byte> tx_scratch_;
-    uint64_t faults_ = 0;
+    DeviceFaults faults_{options_.name};
     VsockMetrics metrics_;
 };
 
