@@ -5,9 +5,10 @@
 # 10.0.2.1/24 behind ember's --net, serves /data.bin over HTTP on port 8080 and takes an upload
 # with nc on port 5555. This script loads virtio_net (and what it needs), reports eth0's MAC, MTU
 # and the virtio features the driver took, sets 10.0.2.2/24, pings 10.0.2.1, downloads the file
-# (wget), uploads 2 MiB of random data (nc) and prints what it saw as "L2: net ..." lines for the
-# scenario to check (errors: "L2: net ERROR"). It never stops early, so that /init always powers
-# off. It ends with "L2: net done".
+# (wget), uploads 2 MiB of random data (nc), reloads virtio_net (a device reset and a second
+# activation) and pings again, and prints what it saw as "L2: net ..." lines for the scenario to
+# check (errors: "L2: net ERROR"). It never stops early, so that /init always powers off. It ends
+# with "L2: net done".
 say() { echo "L2: net $*"; }
 ms() {
     read -r up _ </proc/uptime
@@ -52,6 +53,21 @@ say "upload status $st bytes $(wc -c </tmp/up.bin) in $((t1 - t0)) ms"
 s=$e/statistics
 say "stats rx_packets $(cat $s/rx_packets) rx_bytes $(cat $s/rx_bytes) rx_dropped $(cat $s/rx_dropped)" \
     "tx_packets $(cat $s/tx_packets) tx_bytes $(cat $s/tx_bytes) tx_dropped $(cat $s/tx_dropped)"
+
+# Unbind and bind the driver again: the device is reset and activated a second time.
+rmmod virtio_net || say "ERROR rmmod virtio_net failed"
+insmod /lib/modules/virtio_net.ko || say "ERROR insmod virtio_net again failed"
+n=0
+while [ ! -e $e ] && [ "$n" -lt 100 ]; do
+    sleep 0.1
+    n=$((n + 1))
+done
+if ! ip addr add 10.0.2.2/24 dev eth0 || ! ip link set eth0 up; then
+    say "ERROR eth0 setup after reload failed"
+fi
+out=$(ping -c 2 -W 5 10.0.2.1 2>&1)
+say "after reload: mac $(cat $e/address) ping status $? $(echo "$out" | grep 'packets transmitted')"
+
 dmesg | grep -iE 'virtio|eth0|net_failover' | sed 's/^/L2: dmesg /'
 if grep -q lab_debug /proc/cmdline; then dmesg; fi
 say 'done'

@@ -270,7 +270,7 @@ mkdir -p "$root/ember/linux" "$work/l2/bin" "$work/l2/proc" "$work/l2/dev" "$wor
 cp "$vmlinuz" "$root/ember/linux/vmlinuz"
 cp "$busybox" "$work/l2/bin/busybox"
 for applet in sh mount grep cat echo poweroff reboot insmod sleep dd md5sum cut head yes sync \
-    umount dmesg sed blkdiscard fstrim tr ip ping wget nc wc awk cmp; do
+    umount dmesg sed blkdiscard fstrim tr ip ping wget nc wc awk cmp rmmod; do
     ln -s busybox "$work/l2/bin/$applet"
 done
 cp "$root/bin/vsock_tool" "$work/l2/bin/vsock_tool"

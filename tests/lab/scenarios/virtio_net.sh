@@ -2,10 +2,12 @@
 # virtio-net driven by Linux's own driver (virtio_mmio + virtio_net, found through ACPI): L1 makes
 # a tap (busybox tunctl; tun.ko is in L1's modules) with 10.0.2.1/24, serves 4 MiB of random data
 # with busybox httpd and waits for an upload with nc; the Debian kernel boots under ember with
-# --net tap=tap0,mac=06:00:00:00:00:02,mtu=1400 and lab_net, and its /net.sh (tests/lab/l2-net.sh) checks
-# the MAC, sets 10.0.2.2/24, pings 10.0.2.1, downloads the file (wget) and uploads 2 MiB (nc).
-# The scenario checks the ping, both checksums and ember's status 0, prints the throughput it saw
-# (TIME: emulated, informational only) and removes the tap.
+# --net tap=tap0,mac=06:00:00:00:00:02,mtu=1400 and lab_net, and its /net.sh
+# (tests/lab/l2-net.sh) checks the MAC and MTU, sets 10.0.2.2/24, pings 10.0.2.1, downloads the
+# file (wget), uploads 2 MiB (nc), then reloads virtio_net (the device is reset and activated
+# again) and pings once more. The scenario checks the pings, both checksums, ember's status 0 and
+# its --timings counters for the interface (no bad buffers, tx drops or tap errors), prints the
+# throughput it saw (TIME: emulated, informational only) and removes the tap.
 # shellcheck source=tests/lab/lib.sh
 . "$LAB_LIB"
 LAB_RETRY_TRIPLE_FAULT=1 # Linux guests: docs/lab.md, "Flaky runs"
@@ -43,7 +45,7 @@ echo "host: $tap 10.0.2.1/24 up, httpd on :8080 (data.bin md5 $data_md5), nc on 
 mark='L2: marker: linux booted under ember'
 marker2='L2: net done'
 run_ember_marker "$mark" --kernel "$linux_dir/vmlinuz" --initrd "$linux_dir/initrd.cpio.gz" \
-    --mem-mib 256 \
+    --mem-mib 256 --timings \
     --cmdline "console=ttyS0 reboot=k panic=1 i8042.noaux i8042.nomux i8042.dumbkbd quiet lab_net" \
     --net "tap=$tap,id=eth0,mac=06:00:00:00:00:02,mtu=1400"
 tr -d '\r' <out >log # the guest's TTY ends lines with CR LF
@@ -63,6 +65,19 @@ has "download status 0 bytes 4194304 in "
 grep -qE "^L2: net download .* md5 $data_md5\$" log ||
     fail "the guest's download does not have the md5 of data.bin ($data_md5)"
 has 'upload status 0 bytes 2097152 in '
+has 'after reload: mac 06:00:00:00:00:02 ping status 0 2 packets transmitted, 2 packets received'
+
+# ember's counters for the interface (--timings): "virtio-net iface 'eth0' (tap 'tap0'): rx N
+# frames (B bytes), D dropped, ...; tx ...; ..., R resets". Linux resets the device when it probes
+# and when it removes the driver: the reload makes at least 2.
+counters=$(grep -F "iface 'eth0' (tap 'tap0'): rx " err) || fail "ember's --timings has no line for eth0"
+case $counters in
+*' 0 bad buffers,'*'; tx '*' 0 dropped, 0 tap errors,'*) ;;
+*) fail "unexpected counters for eth0 (want 0 bad buffers, tx 0 dropped, 0 tap errors)" ;;
+esac
+case $counters in *DEVICE_NEEDS_RESET*) fail "the device raised DEVICE_NEEDS_RESET" ;; esac
+resets=$(echo "$counters" | sed -n 's/.* \([0-9]*\) resets.*/\1/p')
+[ "${resets:-0}" -ge 2 ] || fail "ember counted ${resets:-no} resets of eth0; the reload makes at least 2"
 
 # The host side (L1): the upload.
 exec 3>&-
