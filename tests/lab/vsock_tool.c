@@ -14,8 +14,11 @@
  *                               a guest-initiated connection), echo COUNT connections
  *
  * Options (before the mode): --close-after N (connect modes: send N bytes of stdin, then close the
- * socket without reading, as a peer that goes away early), --timeout S (default 60: the process
- * ends with status 3 after S seconds, so that a stuck test fails instead of hanging).
+ * socket without reading, as a peer that goes away early), --echo (connect modes: no SHUT_WR after
+ * stdin; close once as many bytes came back as were sent: ember, like Firecracker, takes EOF on
+ * its Unix socket as the end of the whole connection, so a host side cannot half-close),
+ * --timeout S (default 60: the process ends with status 3 after S seconds, so that a stuck test
+ * fails instead of hanging).
  * Messages go to stderr, one write(2) per line, prefixed by $TAG when it is set.
  * Exit status: 0 ok, 1 an error, 2 bad arguments, 3 timeout. */
 #define _GNU_SOURCE
@@ -35,6 +38,7 @@
 #include <unistd.h>
 
 static long long close_after = -1;
+static int echo_mode = 0;
 
 static void say(const char *fmt, ...) {
     char line[512];
@@ -71,7 +75,8 @@ static int write_all(int fd, const char *buf, size_t len) {
     return 0;
 }
 
-/* stdin -> fd (then shutdown(SHUT_WR)), fd -> stdout, until the peer's EOF. */
+/* stdin -> fd (then shutdown(SHUT_WR)), fd -> stdout, until the peer's EOF. With --echo there is
+ * no shutdown: it ends, closing the socket, once as many bytes came back as were sent. */
 static int pump(int fd) {
     static char buf[65536];
     long long sent = 0, got = 0;
@@ -104,7 +109,8 @@ static int pump(int fd) {
             }
             if (n == 0) {
                 in_open = 0;
-                if (shutdown(fd, SHUT_WR) < 0) say("shutdown: %s", strerror(errno));
+                if (!echo_mode && shutdown(fd, SHUT_WR) < 0) say("shutdown: %s", strerror(errno));
+                if (echo_mode && got >= sent) break;
             }
         }
         if (p[0].revents) {
@@ -120,8 +126,14 @@ static int pump(int fd) {
                 return 1;
             }
             got += n;
+            if (echo_mode && !in_open && got >= sent) break;
         }
     }
+    if (echo_mode && got != sent) {
+        say("sent %lld bytes, %lld came back before the peer closed", sent, got);
+        return 1;
+    }
+    close(fd);
     if (in_open) say("the peer closed before all of stdin was sent (%lld bytes sent)", sent);
     return in_open ? 1 : 0;
 }
@@ -252,6 +264,11 @@ int main(int argc, char **argv) {
     int i = 1;
     signal(SIGPIPE, SIG_IGN);
     while (i + 1 < argc && strncmp(argv[i], "--", 2) == 0) {
+        if (strcmp(argv[i], "--echo") == 0) {
+            echo_mode = 1;
+            i++;
+            continue;
+        }
         if (strcmp(argv[i], "--close-after") == 0)
             close_after = parse_u32(argv[i + 1]);
         else if (strcmp(argv[i], "--timeout") == 0)
@@ -314,7 +331,7 @@ int main(int argc, char **argv) {
         return serve(fd, n == 2 ? (int)parse_u32(a[1]) : 1, a[0]);
     }
 usage:
-    fprintf(stderr, "usage: vsock_tool [--close-after N] [--timeout S] vsock-cid | vsock-echo PORT "
+    fprintf(stderr, "usage: vsock_tool [--close-after N] [--echo] [--timeout S] vsock-cid | vsock-echo PORT "
                     "[COUNT] | vsock-connect CID PORT | uds-connect PATH PORT | uds-echo PATH "
                     "[COUNT]\n");
     return 2;

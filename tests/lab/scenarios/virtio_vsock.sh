@@ -48,7 +48,7 @@ if grep -q 'L2: vsock listening on vsock port 5000' out; then
     echo "host: the guest listens on port 5000, $listen_ms ms after ember started"
     dd if=/dev/urandom of=h.bin bs=65536 count=16 2>/dev/null
     t0=$(uptime_ms)
-    vsock_tool uds-connect "$uds" 5000 <h.bin >h.out
+    vsock_tool --echo uds-connect "$uds" 5000 <h.bin >h.out
     st=$?
     t1=$(uptime_ms)
     echo "host: echo 1 MiB status $st: $(wc -c <h.out) bytes back in $((t1 - t0)) ms"
@@ -59,7 +59,7 @@ if grep -q 'L2: vsock listening on vsock port 5000' out; then
     for i in 1 2 3 4; do
         dd if=/dev/urandom of=h$i.bin bs=65536 count=4 2>/dev/null
         (
-            vsock_tool uds-connect "$uds" 5000 <h$i.bin >h$i.out
+            vsock_tool --echo uds-connect "$uds" 5000 <h$i.bin >h$i.out
             echo $? >h$i.st
         ) &
     done
