@@ -191,17 +191,7 @@ VmmResponse Controller::instance_action(model::ActionType type) {
     return Response::fault(Status::kInternalServerError, "unknown action");
 }
 
-Result<void> Controller::refuse_missing_devices() const {
-    // Configured (and shown by GET /vm/config) but not built yet: booting without a device that
-    // was asked for would hide a broken setup.
-    if (builder_.vsock())
-        return make_error(Errc::kInvalidArgument,
-                          "vsock: this ember has no virtio-vsock device yet; boot without it");
-    return {};
-}
-
 Result<void> Controller::start_instance() {
-    EMBER_TRY_VOID(refuse_missing_devices());
     const VmConfig config = builder_.build();
     auto vmm = Vmm::create(config, timings_);
     if (!vmm) return tl::unexpected(std::move(vmm.error()));

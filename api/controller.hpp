@@ -70,7 +70,6 @@ private:
     VmmResponse instance_action(model::ActionType type);
     VmmResponse patch_drive(const action::PatchDrive& patch);
     [[nodiscard]] VmmResponse instance_info() const;
-    Result<void> refuse_missing_devices() const;
     Result<void> watch_metrics_timer();
 
     model::VmConfigBuilder builder_;

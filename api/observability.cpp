@@ -76,6 +76,27 @@ Json entropy_json(const virtio::rng::RngMetrics& m) {
                 {"interrupts", m.interrupts},     {"needs_reset", m.broken}};
 }
 
+Json vsock_json(const virtio::vsock::VsockMetrics& m) {
+    return Json{{"rx_packets", m.rx_packets},
+                {"rx_bytes", m.rx_bytes},
+                {"rx_bad_buffers", m.rx_bad_buffers},
+                {"tx_packets", m.tx_packets},
+                {"tx_bytes", m.tx_bytes},
+                {"tx_bad_packets", m.tx_bad_packets},
+                {"host_connects", m.host_connects},
+                {"guest_connects", m.guest_connects},
+                {"connect_refused", m.connect_refused},
+                {"host_rejected", m.host_rejected},
+                {"bad_connect_lines", m.bad_connect_lines},
+                {"timeouts", m.timeouts},
+                {"resets_to_guest", m.resets_to_guest},
+                {"dropped_at_reset", m.dropped_at_reset},
+                {"connections", m.connections},
+                {"kicks", m.notifications},
+                {"interrupts", m.interrupts},
+                {"needs_reset", m.broken}};
+}
+
 } // namespace
 
 Result<UniqueFd> apply_logger(const model::Logger& logger) {
@@ -121,6 +142,7 @@ std::string metrics_line(const MetricsInputs& in) {
             net[id] = net_json(m);
         j["net"] = std::move(net);
         if (in.vmm->entropy) j["entropy"] = entropy_json(*in.vmm->entropy);
+        if (in.vmm->vsock) j["vsock"] = vsock_json(*in.vmm->vsock);
         if (in.vmm->boot_time)
             j["boot_timer"] = Json{{"boot_time_us", in.vmm->boot_time->wall_us},
                                    {"cpu_us", in.vmm->boot_time->cpu_us}};

@@ -204,6 +204,45 @@ Result<virtio::rng::EntropyConfig> parse_entropy(std::string_view spec) {
     return entropy;
 }
 
+Result<virtio::vsock::VsockConfig> parse_vsock(std::string_view spec) {
+    virtio::vsock::VsockConfig vsock;
+    bool have_cid = false;
+    for (const SpecItem& item : split_spec(spec)) {
+        const std::string_view key = item.key;
+        if (item.value.empty())
+            return make_error(Errc::kInvalidArgument, "--vsock {}: needs a value ({}=...)", key,
+                              key);
+        if (key == "cid" || key == "guest_cid") {
+            uint64_t cid = 0;
+            const auto* end = item.value.data() + item.value.size();
+            const auto [ptr, ec] = std::from_chars(item.value.data(), end, cid);
+            if (ec != std::errc() || ptr != end || cid < virtio::vsock::kMinGuestCid ||
+                cid > virtio::vsock::kMaxGuestCid)
+                return make_error(Errc::kInvalidArgument,
+                                  "--vsock cid={}: use a number in {}..{} (0-2 are reserved)",
+                                  item.value, virtio::vsock::kMinGuestCid,
+                                  virtio::vsock::kMaxGuestCid);
+            vsock.guest_cid = static_cast<uint32_t>(cid);
+            have_cid = true;
+        } else if (key == "uds" || key == "uds_path") {
+            if (item.value.size() > 107)
+                return make_error(Errc::kInvalidArgument,
+                                  "--vsock uds={}: a Unix socket path has at most 107 bytes",
+                                  item.value);
+            vsock.uds_path = item.value;
+        } else {
+            return make_error(Errc::kInvalidArgument,
+                              "--vsock: unknown key '{}'; use cid=N,uds=PATH", key);
+        }
+    }
+    if (!have_cid || vsock.uds_path.empty())
+        return make_error(Errc::kInvalidArgument,
+                          "--vsock '{}': needs cid=N and uds=PATH (e.g. --vsock "
+                          "cid=3,uds=/tmp/v.sock)",
+                          spec);
+    return vsock;
+}
+
 Result<virtio::net::NetConfig> parse_net(std::string_view spec) {
     virtio::net::NetConfig net;
     for (const SpecItem& item : split_spec(spec)) {
@@ -368,6 +407,12 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
                                        "a virtio-rng device, optionally rate limited: "
                                        "[bw=BYTES[/MS][+BURST]][,ops=OPS[/MS][+BURST]]")
                             ->expected(0, 1);
+    std::string vsock;
+    auto* vsock_opt = app.add_option("--vsock", vsock,
+                                     "a virtio-vsock device proxied to Unix sockets: "
+                                     "cid=GUEST_CID,uds=PATH (host processes connect to PATH and "
+                                     "send 'CONNECT <port>'; the guest reaches PATH_<port>; "
+                                     "docs/virtio.md)");
     std::string config_file;
     app.add_option("--config-file", config_file,
                    "boot from Firecracker's JSON configuration: boot-source, machine-config, "
@@ -429,6 +474,11 @@ Result<CliRequest> parse_cli(const std::vector<std::string>& args) {
         auto e = parse_entropy(entropy);
         if (!e) return tl::unexpected(std::move(e.error()));
         cfg.entropy = *e;
+    }
+    if (vsock_opt->count() > 0) {
+        auto v = parse_vsock(vsock);
+        if (!v) return tl::unexpected(std::move(v.error()));
+        cfg.vsock = std::move(*v);
     }
     return CliRequest(std::move(cfg));
 }

@@ -31,5 +31,7 @@ Result<virtio::rng::EntropyConfig> parse_entropy(std::string_view spec);
 // One --net value: tap=NAME[,id=ID][,mac=AA:BB:CC:DD:EE:FF][,mtu=N][,rx-bw=..][,rx-ops=..]
 // [,tx-bw=..][,tx-ops=..] (buckets as --drive's bw and iops).
 Result<virtio::net::NetConfig> parse_net(std::string_view spec);
+// "cid=3,uds=/tmp/v.sock" (--vsock).
+Result<virtio::vsock::VsockConfig> parse_vsock(std::string_view spec);
 
 } // namespace ember

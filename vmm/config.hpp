@@ -7,6 +7,7 @@
 #include "virtio/block/drive.hpp"
 #include "virtio/net/net_config.hpp"
 #include "virtio/rng/rng_device.hpp"
+#include "virtio/vsock/vsock_device.hpp"
 #include "vmm/sys/logger.hpp"
 
 #include <cstdint>
@@ -59,6 +60,8 @@ struct VmConfig {
     std::vector<virtio::net::NetConfig> nets;
     // A virtio-rng device (--entropy, /entropy), after the interfaces on the bus.
     std::optional<virtio::rng::EntropyConfig> entropy;
+    // A virtio-vsock device proxied to Unix sockets (--vsock, /vsock), last on the bus.
+    std::optional<virtio::vsock::VsockConfig> vsock;
     // --config-file: Firecracker's JSON document, applied on top of the flags (api/model).
     std::optional<std::string> config_file;
     // --boot-timer: the boot timer device (vmm/devices/boot_timer.hpp) at the first MMIO window.

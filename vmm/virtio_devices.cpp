@@ -39,10 +39,11 @@ Result<std::vector<DriveConfig>> ordered_drives(const VmConfig& config) {
     const size_t room = kMaxVirtioDevices - first_virtio_slot(config);
     if (virtio_device_count(config) > room)
         return make_error(Errc::kInvalidArgument,
-                          "{} virtio devices ({} drives, {} network interfaces, {} entropy): ember "
-                          "has room for {} virtio devices (GSIs {}..{}{})",
+                          "{} virtio devices ({} drives, {} network interfaces, {} entropy, {} "
+                          "vsock): ember has room for {} virtio devices (GSIs {}..{}{})",
                           virtio_device_count(config), drives.size(), config.nets.size(),
-                          config.entropy ? 1 : 0, room, kFirstVirtioGsi, kLastVirtioGsi,
+                          config.entropy ? 1 : 0, config.vsock ? 1 : 0, room, kFirstVirtioGsi,
+                          kLastVirtioGsi,
                           config.boot_timer ? ", one window taken by --boot-timer" : "");
     return drives;
 }
@@ -52,7 +53,8 @@ size_t first_virtio_slot(const VmConfig& config) {
 }
 
 size_t virtio_device_count(const VmConfig& config) {
-    return config.drives.size() + config.nets.size() + (config.entropy ? 1U : 0U);
+    return config.drives.size() + config.nets.size() + (config.entropy ? 1U : 0U) +
+           (config.vsock ? 1U : 0U);
 }
 
 VirtioSlot virtio_slot(size_t index) {
@@ -140,6 +142,38 @@ std::string describe_metrics(const VirtioRng& rng) {
                        m.requests, m.bytes, m.bad_requests, m.source_errors, m.throttled,
                        m.notifications, m.interrupts, t.notifies, t.resets,
                        m.broken != 0 ? ", DEVICE_NEEDS_RESET raised" : "");
+}
+
+Result<VirtioVsock> add_vsock_device(const virtio::vsock::VsockConfig& vsock, VirtioSlot slot,
+                                     Vm& vm, const GuestMemory& memory, Bus& mmio,
+                                     EventLoop& loop) {
+    VirtioVsock v;
+    v.slot = slot;
+    auto device = virtio::vsock::VsockDevice::create(virtio::vsock::VsockOptions{
+        .name = "virtio-vsock", .guest_cid = vsock.guest_cid, .uds_path = vsock.uds_path});
+    if (!device) return tl::unexpected(std::move(device.error()).with_context("--vsock"));
+    v.device = std::move(*device);
+    auto plumbing = plumb_mmio_device(*v.device, slot, "virtio-vsock", vm, memory, mmio);
+    if (!plumbing) return tl::unexpected(std::move(plumbing.error()));
+    v.irq = std::move(plumbing->irq);
+    v.transport = std::move(plumbing->transport);
+    EMBER_TRY_VOID(v.device->attach(loop, v.transport->queue_events()));
+    return v;
+}
+
+std::string describe_metrics(const VirtioVsock& vsock) {
+    const auto m = vsock.device->metrics();
+    const auto t = vsock.transport->counters();
+    return fmt::format(
+        "virtio-vsock (cid {}, '{}'): rx {} packets ({} bytes), {} bad buffers; tx {} packets ({} "
+        "bytes), {} bad; streams: {} from the host, {} from the guest, {} refused, {} host "
+        "sockets rejected, {} bad CONNECT lines, {} timeouts, {} RSTs sent, {} open, {} dropped "
+        "at reset; {} kicks, {} interrupts, {} notifies that exited to ember, {} resets{}",
+        vsock.device->guest_cid(), vsock.device->uds_path(), m.rx_packets, m.rx_bytes,
+        m.rx_bad_buffers, m.tx_packets, m.tx_bytes, m.tx_bad_packets, m.host_connects,
+        m.guest_connects, m.connect_refused, m.host_rejected, m.bad_connect_lines, m.timeouts,
+        m.resets_to_guest, m.connections, m.dropped_at_reset, m.notifications, m.interrupts,
+        t.notifies, t.resets, m.broken != 0 ? ", DEVICE_NEEDS_RESET raised" : "");
 }
 
 Result<void> check_nets(const VmConfig& config) {

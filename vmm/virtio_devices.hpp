@@ -4,7 +4,7 @@
 // Placement (docs/devices.md): device i gets the 4 KiB window kVirtioMmioBase + i * 4 KiB and
 // GSI kFirstVirtioGsi + i, up to GSI 23 (the last IOAPIC pin): 19 devices. Drives come first,
 // the root drive before the others, so that it is /dev/vda in a Linux guest; then the network
-// interfaces in the order given, then the entropy device.
+// interfaces in the order given, then the entropy device, then the vsock device.
 #pragma once
 
 #include "boot/acpi/tables.hpp"
@@ -12,6 +12,7 @@
 #include "virtio/mmio/mmio_transport.hpp"
 #include "virtio/net/net_device.hpp"
 #include "virtio/rng/rng_device.hpp"
+#include "virtio/vsock/vsock_device.hpp"
 #include "vmm/config.hpp"
 #include "vmm/core/bus.hpp"
 #include "vmm/core/event_loop.hpp"
@@ -44,7 +45,7 @@ Result<std::vector<virtio::block::DriveConfig>> ordered_drives(const VmConfig& c
 // (where Firecracker puts it), else 0.
 [[nodiscard]] size_t first_virtio_slot(const VmConfig& config);
 
-// Every virtio device of `config`: drives, network interfaces and the entropy device.
+// Every virtio device of `config`: drives, network interfaces, the entropy and vsock devices.
 [[nodiscard]] size_t virtio_device_count(const VmConfig& config);
 
 // `cmdline` plus what a guest without ACPI needs: `virtio_mmio.device=4K@<base>:<gsi>` per
@@ -102,6 +103,19 @@ struct VirtioNet {
 Result<VirtioNet> add_net_device(const virtio::net::NetConfig& net, VirtioSlot slot, Vm& vm,
                                  const GuestMemory& memory, Bus& mmio, EventLoop& loop);
 [[nodiscard]] std::string describe_metrics(const VirtioNet& net);
+
+// The virtio-vsock device and its listening socket.
+struct VirtioVsock {
+    VirtioSlot slot;
+    std::unique_ptr<IrqLine> irq;
+    std::unique_ptr<virtio::vsock::VsockDevice> device;
+    std::shared_ptr<virtio::MmioTransport> transport;
+};
+
+// Creates the listening socket at uds_path (which must not exist) and plugs the device in.
+Result<VirtioVsock> add_vsock_device(const virtio::vsock::VsockConfig& vsock, VirtioSlot slot,
+                                     Vm& vm, const GuestMemory& memory, Bus& mmio, EventLoop& loop);
+[[nodiscard]] std::string describe_metrics(const VirtioVsock& vsock);
 
 // Checks the interfaces: a tap each, ids and taps and MACs not shared.
 Result<void> check_nets(const VmConfig& config);

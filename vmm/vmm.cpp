@@ -165,6 +165,11 @@ Result<void> Vmm::add_other_virtio_devices(const VmConfig& config, size_t first_
         if (!rng) return tl::unexpected(std::move(rng.error()));
         rng_ = std::move(*rng);
     }
+    if (config.vsock) {
+        auto v = add_vsock_device(*config.vsock, virtio_slot(slot++), vm_, memory_, mmio_, loop_);
+        if (!v) return tl::unexpected(std::move(v.error()));
+        vsock_ = std::move(*v);
+    }
     return {};
 }
 
@@ -472,6 +477,7 @@ VmmMetrics Vmm::metrics() const {
     for (const auto& n : nets_)
         m.nets.emplace_back(n.id.empty() ? n.name : n.id, n.device->metrics());
     if (rng_) m.entropy = rng_->device->metrics();
+    if (vsock_) m.vsock = vsock_->device->metrics();
     if (boot_timer_) m.boot_time = boot_timer_->boot_time();
     return m;
 }
@@ -490,6 +496,7 @@ std::vector<std::string> Vmm::device_metrics() const {
     for (const auto& n : nets_)
         lines.push_back(describe_metrics(n));
     if (rng_) lines.push_back(describe_metrics(*rng_));
+    if (vsock_) lines.push_back(describe_metrics(*vsock_));
     return lines;
 }
 

@@ -51,6 +51,7 @@ struct VmmMetrics {
     std::vector<DriveMetrics> drives;
     std::vector<std::pair<std::string, virtio::net::NetMetrics>> nets; // by iface id
     std::optional<virtio::rng::RngMetrics> entropy;
+    std::optional<virtio::vsock::VsockMetrics> vsock;
     std::optional<devices::BootTime> boot_time; // --boot-timer, once the guest signalled
 };
 class TerminalGuard;
@@ -107,7 +108,7 @@ public:
 private:
     Vmm(Kvm kvm, Vm vm, GuestMemory memory, EventLoop loop, EventFd exit_event);
     Result<void> add_legacy_devices(const VmConfig& config);
-    // The network interfaces and the entropy device, from virtio slot `first_slot` on.
+    // The network interfaces, the entropy and vsock devices, from virtio slot `first_slot` on.
     Result<void> add_other_virtio_devices(const VmConfig& config, size_t first_slot);
     Result<void> watch_stdin();
     Result<void> watch_signals();
@@ -130,6 +131,7 @@ private:
     std::shared_ptr<devices::BootTimer> boot_timer_;
     std::vector<VirtioNet> nets_;
     std::optional<VirtioRng> rng_;
+    std::optional<VirtioVsock> vsock_;
     std::shared_ptr<devices::Serial> serial_;
     std::shared_ptr<devices::I8042> i8042_;
     UniqueFd serial_file_;

@@ -22,7 +22,7 @@ void merge(TokenBucketConfig& bucket, const std::optional<TokenBucketConfig>& up
 size_t VmConfigBuilder::device_count() const {
     // The base configuration's interfaces and entropy device (the command line's) count too.
     return config_.drives.size() + config_.nets.size() + network_interfaces_.size() +
-           (vsock_ ? 1 : 0) + (entropy_ || config_.entropy ? 1 : 0);
+           (vsock_ || config_.vsock ? 1 : 0) + (entropy_ || config_.entropy ? 1 : 0);
 }
 
 Result<void> VmConfigBuilder::check_room(std::string_view where) const {
@@ -172,7 +172,7 @@ void VmConfigBuilder::commit(const NetworkInterfaceUpdate& update) {
 }
 
 Result<void> VmConfigBuilder::set_vsock(const Vsock& vsock) {
-    if (!vsock_) EMBER_TRY_VOID(check_room("vsock"));
+    if (!vsock_ && !config_.vsock) EMBER_TRY_VOID(check_room("vsock"));
     vsock_ = Vsock{vsock.guest_cid, vsock.uds_path, std::nullopt}; // vsock_id is deprecated
     return {};
 }
@@ -211,6 +211,7 @@ VmConfig VmConfigBuilder::build() const {
     for (const NetworkInterface& iface : network_interfaces_)
         config.nets.push_back(to_net_config(iface));
     if (entropy_) config.entropy = virtio::rng::EntropyConfig{to_config(entropy_->rate_limiter)};
+    if (vsock_) config.vsock = virtio::vsock::VsockConfig{vsock_->guest_cid, vsock_->uds_path};
     for (const DriveConfig& d : config.drives) {
         if (!d.root) continue;
         if (const auto it = partuuids_.find(d.id); it != partuuids_.end())

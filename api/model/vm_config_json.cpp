@@ -30,7 +30,12 @@ std::string VmConfigBuilder::vm_config_json() const {
     for (const auto& n : network_interfaces_)
         ifaces.push_back(encode(n));
     doc["network-interfaces"] = std::move(ifaces);
-    doc["vsock"] = vsock_ ? encode(*vsock_) : Json(nullptr);
+    if (vsock_)
+        doc["vsock"] = encode(*vsock_);
+    else if (config_.vsock) // --vsock
+        doc["vsock"] = encode(Vsock{config_.vsock->guest_cid, config_.vsock->uds_path, {}});
+    else
+        doc["vsock"] = nullptr;
     doc["entropy"] = entropy_ ? encode(*entropy_) : Json(nullptr);
     doc["logger"] = logger_ ? encode(*logger_) : Json(nullptr);
     doc["metrics"] = metrics_ ? encode(*metrics_) : Json(nullptr);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <csignal>
 
@@ -39,6 +40,15 @@ Allowlist vmm_allowlist(const FilterParams& params) {
         {"writev", "virtio-net: a frame (vnet header + the guest's buffers) to the tap", {}},
         {"getrandom", "virtio-rng: the guest's entropy", {}},
         {"nanosleep", "io_uring engine: retry requests the kernel refused", {}},
+        // virtio-vsock (virtio/vsock/vsock_device.cpp, connection.cpp): streams to Unix sockets.
+        {"accept4", "virtio-vsock: host processes connecting to uds_path", {}},
+        {"socket",
+         "virtio-vsock: a guest connection to <uds_path>_<port>",
+         {arg_eq(0, AF_UNIX, "AF_UNIX")}},
+        {"connect", "virtio-vsock: a guest connection to <uds_path>_<port>", {}},
+        {"recvfrom", "virtio-vsock: a stream's host bytes, the CONNECT line (MSG_PEEK)", {}},
+        {"sendto", "virtio-vsock: the guest's bytes and the OK line to a host socket", {}},
+        {"shutdown", "virtio-vsock: the guest shut its sending side (SHUT_WR)", {}},
         // Stopping the vCPUs.
         {"getpid", "pthread_kill (glibc asks for the pid)", {}},
         {"gettid", "pthread_kill of the calling thread itself (and abort's raise)", {}},

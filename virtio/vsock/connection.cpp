@@ -274,8 +274,10 @@ Result<UniqueFd> connect_host_port(std::string_view uds_path, uint32_t port) {
         if (errno == ENOENT || errno == ECONNREFUSED)
             return sys_error(Errc::kNotFound, "vsock: nothing listens on '{}' for guest port {}",
                              path, port);
-        if (errno != EINPROGRESS && errno != EAGAIN)
-            return sys_error(Errc::kOsError, "vsock: connect to '{}'", path);
+        // A Unix stream socket connects at once or not at all: EAGAIN is a full backlog.
+        if (errno == EAGAIN)
+            return sys_error(Errc::kUnavailable, "vsock: '{}' has a full backlog", path);
+        if (errno != EINPROGRESS) return sys_error(Errc::kOsError, "vsock: connect to '{}'", path);
     }
     return fd;
 }

@@ -55,6 +55,13 @@ public:
     void on_tx(const VsockHeader& header, std::span<const std::byte> payload);
     // The stream fd is readable (or hung up): data for the guest may be waiting.
     void on_host_readable() { host_readable_ = true; }
+    // Whether the device already knows the fd is readable (so it need not watch it for that).
+    [[nodiscard]] bool host_readable() const { return host_readable_; }
+    // Gives up on the stream (a timeout, the device's limits): an RST for the guest is queued
+    // and the host socket is closed.
+    void abort() {
+        if (state_ != ConnState::kClosed) reset_to_guest();
+    }
     // The stream fd is writable: flush guest data held back.
     void on_host_writable();
 

@@ -200,6 +200,31 @@ TEST(Cli, NetMistakesNameTheKey) {
     EXPECT_NE(error_of({"--net", "tap"}).find("--net tap: needs a value"), std::string::npos);
 }
 
+TEST(Cli, Vsock) {
+    EXPECT_FALSE(config_of({}).vsock.has_value());
+    VmConfig c = config_of({"--vsock", "cid=7,uds=/run/v.sock"});
+    ASSERT_TRUE(c.vsock.has_value());
+    EXPECT_EQ(c.vsock->guest_cid, 7U);
+    EXPECT_EQ(c.vsock->uds_path, "/run/v.sock");
+    // Firecracker's field names work too.
+    c = config_of({"--vsock", "guest_cid=4294967294,uds_path=v"});
+    EXPECT_EQ(c.vsock->guest_cid, 4294967294U);
+}
+
+TEST(Cli, VsockMistakesSayWhatToWrite) {
+    EXPECT_NE(error_of({"--vsock", "cid=3"}).find("needs cid=N and uds=PATH"), std::string::npos);
+    EXPECT_NE(error_of({"--vsock", "uds=v"}).find("needs cid=N and uds=PATH"), std::string::npos);
+    EXPECT_NE(error_of({"--vsock", "cid=2,uds=v"}).find("use a number in 3..4294967294"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--vsock", "cid=4294967295,uds=v"}).find("0-2 are reserved"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--vsock", "cid=x,uds=v"}).find("--vsock cid=x"), std::string::npos);
+    EXPECT_NE(error_of({"--vsock", "cid=3,uds=" + std::string(108, 'a')}).find("at most 107"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--vsock", "cid=3,uds=v,port=5"}).find("unknown key 'port'"),
+              std::string::npos);
+}
+
 } // namespace
 } // namespace ember
 

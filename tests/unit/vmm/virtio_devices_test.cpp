@@ -68,22 +68,25 @@ TEST(VirtioDevices, CmdlineAnnouncesDevicesAndRoot) {
     EXPECT_EQ(cmdline_with_devices("quiet", {}), "quiet");
 }
 
-TEST(VirtioDevices, InterfacesAndEntropyFollowTheDrives) {
+TEST(VirtioDevices, InterfacesEntropyAndVsockFollowTheDrives) {
     VmConfig c;
     c.drives = {drive("a")};
     c.nets = {virtio::net::NetConfig{.id = "n", .tap = "tap0"}};
     c.entropy = virtio::rng::EntropyConfig{};
     EXPECT_EQ(virtio_device_count(c), 3U);
+    c.vsock = virtio::vsock::VsockConfig{3, "/tmp/v.sock"};
+    EXPECT_EQ(virtio_device_count(c), 4U);
     auto d = ordered_drives(c);
     ASSERT_TRUE(d) << d.error().message();
     EXPECT_EQ(cmdline_with_devices("quiet", *d, 2),
               "quiet virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6 "
               "virtio_mmio.device=4K@0xd0002000:7");
     EXPECT_EQ(cmdline_with_devices("", {}, 1), "virtio_mmio.device=4K@0xd0000000:5");
-    // Interfaces and entropy count against the 19 slots too.
-    c.drives.assign(kMaxVirtioDevices - 1, drive("x"));
+    // Interfaces, entropy and vsock count against the 19 slots too.
+    c.drives.assign(kMaxVirtioDevices - 2, drive("x"));
     const std::string message = ordered_drives(c).error().message();
-    EXPECT_NE(message.find("20 virtio devices (18 drives, 1 network interfaces, 1 entropy)"),
+    EXPECT_NE(message.find("20 virtio devices (17 drives, 1 network interfaces, 1 entropy, 1 "
+                           "vsock)"),
               std::string::npos)
         << message;
     EXPECT_NE(message.find("room for 19"), std::string::npos);
