@@ -22,12 +22,14 @@ while read -r m; do
     insmod "/lib/modules/$m" || say "ERROR insmod $m failed"
 done </lib/modules/order-vsock
 n=0
-while ! ls /sys/bus/virtio/drivers/virtio_vsock/virtio* >/dev/null 2>&1 && [ "$n" -lt 100 ]; do
+# The driver is vmw_vsock_virtio_transport (its module's name) in sysfs.
+drv=/sys/bus/virtio/drivers/vmw_vsock_virtio_transport
+while ! ls "$drv"/virtio* >/dev/null 2>&1 && [ "$n" -lt 100 ]; do
     sleep 0.1
     n=$((n + 1))
 done
 bound=''
-for d in /sys/bus/virtio/drivers/virtio_vsock/virtio*; do [ -e "$d" ] && bound="$bound ${d##*/}"; done
+for d in "$drv"/virtio*; do [ -e "$d" ] && bound="$bound ${d##*/}"; done
 say "device bound after $((n * 100)) ms:$bound"
 say "local cid $(vsock_tool vsock-cid 2>&1)"
 export TAG="L2: vsock"
@@ -51,7 +53,7 @@ for i in 1 2 3 4; do
     if cmp -s /tmp/g$i.bin /tmp/g$i.out; then r=same; else r=differs; fi
     say "guest echo concurrent $i status $(cat /tmp/g$i.st) bytes $(wc -c </tmp/g$i.out) $r"
 done
-vsock_tool vsock-connect 2 6001 </dev/null >/dev/null 2>/tmp/refused
+TAG='' vsock_tool vsock-connect 2 6001 </dev/null >/dev/null 2>/tmp/refused
 say "connect to a port nobody listens on: status $? $(cat /tmp/refused)"
 rm -f /tmp/g*
 

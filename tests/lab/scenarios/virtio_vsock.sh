@@ -10,7 +10,7 @@
 #     `vsock_tool vsock-echo 5000 6` answers): 1 MiB, one connection that L1 closes after 64 KiB
 #     (the guest must see EOF or a reset, ember must keep going), then 4 x 256 KiB at once; each
 #     echo compared in L1 (md5).
-# ember must exit 0. TIME lines: the throughput seen (nested TCG: informational only).
+# ember must exit 0, and its --timings counters show no bad buffers or packets. TIME lines: the throughput seen (nested TCG: informational only).
 # shellcheck source=tests/lab/lib.sh
 . "$LAB_LIB"
 linux_dir=$(dirname "$EMBER")/linux
@@ -30,9 +30,9 @@ echo_pid=$!
 
 cmdline="console=ttyS0 reboot=k panic=1 i8042.noaux i8042.nomux i8042.dumbkbd quiet lab_vsock"
 echo "+ ember --kernel $linux_dir/vmlinuz --initrd $linux_dir/initrd.cpio.gz --mem-mib 256" \
-    "--cmdline '$cmdline' --vsock cid=3,uds=$uds"
+    "--timings --cmdline '$cmdline' --vsock cid=3,uds=$uds"
 start=$(uptime_ms)
-"$EMBER" --kernel "$linux_dir/vmlinuz" --initrd "$linux_dir/initrd.cpio.gz" --mem-mib 256 \
+"$EMBER" --kernel "$linux_dir/vmlinuz" --initrd "$linux_dir/initrd.cpio.gz" --mem-mib 256 --timings \
     --cmdline "$cmdline" --vsock "cid=3,uds=$uds" >out 2>err </dev/null &
 ember_pid=$!
 
@@ -112,7 +112,8 @@ has 'guest echo status 0 bytes 1048576 in [0-9]+ ms md5 [0-9a-f]+ sent [0-9a-f]+
 sums=$(sed -n 's/^L2: vsock guest echo status .* md5 \([0-9a-f]*\) sent \([0-9a-f]*\)$/\1 \2/p' log)
 [ "${sums% *}" = "${sums#* }" ] || fail "the guest's 1 MiB echo came back different ($sums)"
 for i in 1 2 3 4; do has "guest echo concurrent $i status 0 bytes 262144 same"; done
-has 'connect to a port nobody listens on: status 1 '
+has 'device bound after [0-9]+ ms: virtio0$'
+has 'connect to a port nobody listens on: status 1 connect vsock 2:6001: Connection reset by peer$'
 grep -c 'eof after' host-echo.log | grep -qx 5 || fail "L1's uds-echo did not see 5 connections end"
 # Host-initiated.
 grep -q '^host: echo 1 MiB same' results || fail "the host's 1 MiB echo failed"
@@ -123,6 +124,13 @@ has 'conn 0: eof after 1048576 bytes'
 has 'conn 1: (eof|reset) after [0-9]+ bytes'
 for i in 2 3 4 5; do has "conn $i: eof after 262144 bytes"; done
 has 'echo server status 0'
+# ember's counters for the device (--timings): "virtio-vsock (cid 3, '...'): rx N packets ...".
+counters=$(grep -F 'virtio-vsock (cid 3, ' err) || fail "ember's --timings has no line for the vsock"
+case $counters in
+*' 0 bad buffers; tx '*' 0 bad; streams: 6 from the host, '*) ;;
+*) fail "unexpected vsock counters (want 0 bad buffers, 0 bad tx packets, 6 streams from the host)" ;;
+esac
+case $counters in *DEVICE_NEEDS_RESET*) fail "the device raised DEVICE_NEEDS_RESET" ;; esac
 guest_ms=$(sed -n 's/^L2: vsock guest echo status 0 .* in \([0-9]*\) ms.*/\1/p' log)
 echo "TIME virtio_vsock: echo 1 MiB each way, guest-initiated $guest_ms ms," \
     "host-initiated $host_ms ms (nested TCG: informational)"
