@@ -40,7 +40,8 @@ t0=$(ms)
 vsock_tool vsock-connect 2 6000 </tmp/g.bin >/tmp/g.out
 st=$?
 t1=$(ms)
-say "guest echo status $st bytes $(wc -c </tmp/g.out) in $((t1 - t0)) ms md5 $(md5 /tmp/g.out) sent $(md5 /tmp/g.bin)"
+say "guest echo status $st bytes $(wc -c </tmp/g.out) in $((t1 - t0)) ms" \
+    "md5 $(md5 /tmp/g.out) sent $(md5 /tmp/g.bin)"
 for i in 1 2 3 4; do
     dd if=/dev/urandom of=/tmp/g$i.bin bs=65536 count=4 2>/dev/null
     (

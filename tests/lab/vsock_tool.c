@@ -40,9 +40,9 @@
 static long long close_after = -1;
 static int echo_mode = 0;
 
-static void say(const char *fmt, ...) {
+static void say(const char* fmt, ...) {
     char line[512];
-    const char *tag = getenv("TAG");
+    const char* tag = getenv("TAG");
     int n = snprintf(line, sizeof line, "%s%s", tag ? tag : "", tag && *tag ? " " : "");
     va_list ap;
     va_start(ap, fmt);
@@ -62,7 +62,7 @@ static void on_alarm(int sig) {
     _exit(3);
 }
 
-static int write_all(int fd, const char *buf, size_t len) {
+static int write_all(int fd, const char* buf, size_t len) {
     while (len > 0) {
         ssize_t n = write(fd, buf, len);
         if (n < 0) {
@@ -82,7 +82,8 @@ static int pump(int fd) {
     long long sent = 0, got = 0;
     int in_open = 1;
     for (;;) {
-        struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = in_open ? 0 : -1, .events = POLLIN}};
+        struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
+                              {.fd = in_open ? 0 : -1, .events = POLLIN}};
         if (poll(p, 2, -1) < 0) {
             if (errno == EINTR) continue;
             say("poll: %s", strerror(errno));
@@ -146,8 +147,8 @@ static int echo_conn(int fd, int index) {
         ssize_t n = read(fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
-            say("conn %d: %s after %lld bytes", index, errno == ECONNRESET ? "reset" : strerror(errno),
-                total);
+            say("conn %d: %s after %lld bytes", index,
+                errno == ECONNRESET ? "reset" : strerror(errno), total);
             return 0;
         }
         if (n == 0) break;
@@ -163,7 +164,7 @@ static int echo_conn(int fd, int index) {
 }
 
 /* Accepts count connections on the listening socket, echoes each in its own process. */
-static int serve(int lfd, int count, const char *what) {
+static int serve(int lfd, int count, const char* what) {
     say("listening on %s", what);
     for (int i = 0; i < count; i++) {
         int cfd = accept(lfd, NULL, NULL);
@@ -193,8 +194,8 @@ static int serve(int lfd, int count, const char *what) {
     return bad;
 }
 
-static unsigned parse_u32(const char *s) {
-    char *end;
+static unsigned parse_u32(const char* s) {
+    char* end;
     errno = 0;
     unsigned long v = strtoul(s, &end, 10);
     if (errno || *end || end == s || v > 0xffffffffUL) {
@@ -213,7 +214,7 @@ static int vsock_socket(void) {
     return fd;
 }
 
-static struct sockaddr_un unix_addr(const char *path) {
+static struct sockaddr_un unix_addr(const char* path) {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof a.sun_path) {
         say("path too long: %s", path);
@@ -223,10 +224,10 @@ static struct sockaddr_un unix_addr(const char *path) {
     return a;
 }
 
-static int uds_connect(const char *path, unsigned port) {
+static int uds_connect(const char* path, unsigned port) {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un a = unix_addr(path);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+    if (fd < 0 || connect(fd, (struct sockaddr*)&a, sizeof a) < 0) {
         say("connect %s: %s", path, strerror(errno));
         return -1;
     }
@@ -259,7 +260,7 @@ static int uds_connect(const char *path, unsigned port) {
     return fd;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
     unsigned timeout = 60;
     int i = 1;
     signal(SIGPIPE, SIG_IGN);
@@ -280,8 +281,8 @@ int main(int argc, char **argv) {
     if (i >= argc) goto usage;
     signal(SIGALRM, on_alarm);
     alarm(timeout);
-    const char *mode = argv[i];
-    char **a = argv + i + 1;
+    const char* mode = argv[i];
+    char** a = argv + i + 1;
     int n = argc - i - 1;
 
     if (strcmp(mode, "vsock-cid") == 0 && n == 0) {
@@ -297,8 +298,9 @@ int main(int argc, char **argv) {
     if (strcmp(mode, "vsock-echo") == 0 && (n == 1 || n == 2)) {
         unsigned port = parse_u32(a[0]);
         int fd = vsock_socket();
-        struct sockaddr_vm sa = {.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port};
-        if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 16) < 0) {
+        struct sockaddr_vm sa = {
+            .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port};
+        if (bind(fd, (struct sockaddr*)&sa, sizeof sa) < 0 || listen(fd, 16) < 0) {
             say("bind/listen vsock port %u: %s", port, strerror(errno));
             return 1;
         }
@@ -310,7 +312,7 @@ int main(int argc, char **argv) {
         int fd = vsock_socket();
         struct sockaddr_vm sa = {
             .svm_family = AF_VSOCK, .svm_cid = parse_u32(a[0]), .svm_port = parse_u32(a[1])};
-        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        if (connect(fd, (struct sockaddr*)&sa, sizeof sa) < 0) {
             say("connect vsock %s:%s: %s", a[0], a[1], strerror(errno));
             return 1;
         }
@@ -324,15 +326,17 @@ int main(int argc, char **argv) {
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un sa = unix_addr(a[0]);
         unlink(a[0]);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 16) < 0) {
+        if (fd < 0 || bind(fd, (struct sockaddr*)&sa, sizeof sa) < 0 || listen(fd, 16) < 0) {
             say("bind/listen %s: %s", a[0], strerror(errno));
             return 1;
         }
         return serve(fd, n == 2 ? (int)parse_u32(a[1]) : 1, a[0]);
     }
 usage:
-    fprintf(stderr, "usage: vsock_tool [--close-after N] [--echo] [--timeout S] vsock-cid | vsock-echo PORT "
-                    "[COUNT] | vsock-connect CID PORT | uds-connect PATH PORT | uds-echo PATH "
-                    "[COUNT]\n");
+    fprintf(
+        stderr,
+        "usage: vsock_tool [--close-after N] [--echo] [--timeout S] vsock-cid | vsock-echo PORT "
+        "[COUNT] | vsock-connect CID PORT | uds-connect PATH PORT | uds-echo PATH "
+        "[COUNT]\n");
     return 2;
 }
