@@ -43,10 +43,13 @@ attempt() {
         --timings --cmdline "$cmdline" --vsock "cid=3,uds=$uds" >out 2>err </dev/null &
     ember_pid=$!
 
-    # Wait for the guest's echo server (or for ember to end).
-    n=0
+    # Wait for the guest's echo server (or for ember to end); note when the boot marker came.
+    n=0 marker_ms=''
     while ! grep -q 'L2: vsock listening on vsock port 5000' out && kill -0 "$ember_pid" 2>/dev/null &&
         [ "$n" -lt 900 ]; do
+        if [ -z "$marker_ms" ] && grep -q 'L2: marker: linux booted under ember' out; then
+            marker_ms=$(($(uptime_ms) - start))
+        fi
         sleep 0.1
         n=$((n + 1))
     done
@@ -110,7 +113,8 @@ attempt() {
     echo "--- host uds-echo:"
     cat host-echo.log
     echo "--- status $rc"
-    echo "TIME virtio_vsock: ember start to guest listening $listen_ms ms, ember exit $total_ms ms"
+    echo "TIME virtio_vsock: ember start to marker ${marker_ms:-?} ms, to guest listening" \
+        "$listen_ms ms, to ember's exit $total_ms ms"
 }
 attempt
 if [ "$rc" -eq 80 ]; then
