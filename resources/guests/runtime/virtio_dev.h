@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define VDEV_MAX_DEVS 2
-#define VDEV_MAX_QUEUES 2
+#define VDEV_MAX_QUEUES 3
 #define VDEV_QSIZE_MAX 256
 
 struct vq {
