@@ -13,7 +13,7 @@ say() { echo "L2: blk $*"; }
 mount -t sysfs sysfs /sys
 while read -r m; do
     insmod "/lib/modules/$m" || say "ERROR insmod $m failed"
-done </lib/modules/order
+done </lib/modules/order-blk
 n=0
 while [ ! -b /dev/vdc ] && [ "$n" -lt 100 ]; do
     sleep 0.1

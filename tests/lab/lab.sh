@@ -210,16 +210,29 @@ add_module() {
     load_order+=("$m")
 }
 # kvm_amd brings kvm, which brings irqbypass; loop lets a scenario mount, in L1, a disk image
-# that its guest wrote (virtio_blk).
+# that its guest wrote (virtio_blk); tun gives /dev/net/tun for the tap of virtio_net.
 add_module kvm_amd
 add_module loop
+add_module tun
 l1_modules=("${load_order[@]}")
-# L2's, for the virtio_blk scenario: the virtio-mmio transport and the block driver (virtio and
-# virtio_ring come with them). ext4, jbd2, mbcache, crc16 and crc32c are built into this kernel.
-load_order=()
-add_module virtio_mmio
-add_module virtio_blk
-l2_modules=("${load_order[@]}")
+# L2's, one group per scenario, each in load order (virtio and virtio_ring come with
+# virtio_mmio): virtio_blk's block driver (ext4, jbd2, mbcache, crc16 and crc32c are built into
+# this kernel), virtio_net's network driver (with failover and net_failover), and virtio_vsock's
+# vsock core and virtio transport. /init loads none of them: /blk.sh, /net.sh and /vsock.sh load
+# their group's list, /lib/modules/order-<group>.
+l2_modules=()
+l2_group() {
+    local group=$1 m have
+    shift
+    load_order=()
+    add_module virtio_mmio
+    for m in "$@"; do add_module "$m"; done
+    printf '%s.ko\n' "${load_order[@]}" >"$work/l2/lib/modules/order-$group"
+    for m in "${load_order[@]}"; do
+        for have in "${l2_modules[@]}"; do [ "$have" = "$m" ] && continue 2; done
+        l2_modules+=("$m")
+    done
+}
 
 root=$work/root
 rm -rf "$work"
@@ -241,24 +254,36 @@ else
     cp "$ember" "$root/ember/ember"
 fi
 cp "$guests"/*.elf "$root/ember/guests/"
+# vsock_tool (tests/lab/vsock_tool.c): both ends of the virtio_vsock scenario, AF_VSOCK in L2 and
+# ember's Unix sockets in L1; static, since neither initramfs has a C library.
+lab_cc=${LAB_CC:-cc}
+command -v "$lab_cc" >/dev/null 2>&1 || die "no C compiler '$lab_cc' for vsock_tool.c (set LAB_CC)"
+"$lab_cc" -static -O2 -Wall -Wextra -Werror -s -o "$root/bin/vsock_tool" "$lab_dir/vsock_tool.c" ||
+    die "cannot build tests/lab/vsock_tool.c with '$lab_cc -static' (needs libc6-dev)"
 # L2: the same Debian kernel as a guest of ember, with a busybox initramfs whose /init prints a
 # marker and facts (CPUs, memory), then powers off (ACPI S5 through ember's port 0x600). With
 # lab_blk on the command line it first runs /blk.sh (tests/lab/l2-blk.sh: the virtio_blk
-# scenario's guest half), which loads the virtio modules from /lib/modules in /lib/modules/order.
+# scenario's guest half), which loads the virtio modules listed in /lib/modules/order-blk;
+# lab_net and lab_vsock run /net.sh and /vsock.sh the same way (l2-net.sh, l2-vsock.sh).
 mkdir -p "$root/ember/linux" "$work/l2/bin" "$work/l2/proc" "$work/l2/dev" "$work/l2/sys" \
     "$work/l2/mnt" "$work/l2/lib/modules"
 cp "$vmlinuz" "$root/ember/linux/vmlinuz"
 cp "$busybox" "$work/l2/bin/busybox"
 for applet in sh mount grep cat echo poweroff reboot insmod sleep dd md5sum cut head yes sync \
-    umount dmesg sed blkdiscard fstrim tr; do
+    umount dmesg sed blkdiscard fstrim tr ip ping wget nc wc awk cmp rmmod; do
     ln -s busybox "$work/l2/bin/$applet"
 done
+cp "$root/bin/vsock_tool" "$work/l2/bin/vsock_tool"
+l2_group blk virtio_blk
+l2_group net virtio_net
+l2_group vsock vmw_vsock_virtio_transport
 for m in "${l2_modules[@]}"; do
     decompress "$(module_file "$m")" >"$work/l2/lib/modules/$m.ko"
-    echo "$m.ko" >>"$work/l2/lib/modules/order"
 done
-cp "$lab_dir/l2-blk.sh" "$work/l2/blk.sh"
-chmod 755 "$work/l2/blk.sh"
+for half in blk net vsock; do
+    cp "$lab_dir/l2-$half.sh" "$work/l2/$half.sh"
+    chmod 755 "$work/l2/$half.sh"
+done
 # The virtio_blk scenario's ext4 image, made here since L1 has no mkfs.ext4 (e2fsprogs is part
 # of every Debian; without it the scenario fails and says why): 8 MiB, one file.
 mkfs_ext4=$(PATH=$PATH:/usr/sbin:/sbin command -v mkfs.ext4 || true)
@@ -281,6 +306,8 @@ echo "L2: cpus $(grep -c ^processor /proc/cpuinfo)"
 echo "L2: $(grep MemTotal /proc/meminfo)"
 echo "L2: cmdline $(cat /proc/cmdline)"
 if grep -q lab_blk /proc/cmdline; then /bin/sh /blk.sh; fi
+if grep -q lab_net /proc/cmdline; then /bin/sh /net.sh; fi
+if grep -q lab_vsock /proc/cmdline; then /bin/sh /vsock.sh; fi
 if grep -q lab_debug /proc/cmdline; then cat /proc/interrupts; fi
 if grep -q lab_reboot /proc/cmdline; then reboot -f; fi
 poweroff -f
