@@ -5,6 +5,7 @@
 #include "vmm/virtio_devices.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace ember::api::model {
 namespace {
@@ -159,6 +160,26 @@ TEST(ModelBuilder, DevicesMustFitTheVirtioSlots) {
     EXPECT_TRUE(has_all(error_of(b.put_network_interface("n", iface("n", "tap"))), {"no room"}));
     ASSERT_TRUE(b.put_drive("d0", drive("d0")));       // replacing takes no new slot
     ASSERT_TRUE(b.set_vsock(Vsock{4, "v2.sock", {}})); // nor does replacing vsock
+}
+
+TEST(ModelBuilder, VsockBuildsTheDeviceConfigAndReplacesTheCommandLines) {
+    VmConfigBuilder plain;
+    EXPECT_FALSE(plain.build().vsock.has_value());
+    ASSERT_TRUE(plain.set_vsock(Vsock{9, "api.sock", {}}));
+    ASSERT_TRUE(plain.build().vsock.has_value());
+    EXPECT_EQ(*plain.build().vsock, (virtio::vsock::VsockConfig{9, "api.sock"}));
+
+    // --vsock in the base configuration: shown by GET /vm/config, counted, replaced by PUT.
+    VmConfig base;
+    base.vsock = virtio::vsock::VsockConfig{5, "cli.sock"};
+    VmConfigBuilder b(base);
+    const auto shown = nlohmann::json::parse(b.vm_config_json());
+    EXPECT_EQ(shown["vsock"]["guest_cid"], 5);
+    EXPECT_EQ(shown["vsock"]["uds_path"], "cli.sock");
+    EXPECT_EQ(b.build().vsock->uds_path, "cli.sock");
+    ASSERT_TRUE(b.set_vsock(Vsock{6, "api.sock", {}}));
+    EXPECT_EQ(*b.build().vsock, (virtio::vsock::VsockConfig{6, "api.sock"}));
+    EXPECT_EQ(nlohmann::json::parse(b.vm_config_json())["vsock"]["guest_cid"], 6);
 }
 
 TEST(ModelBuilder, LoggerMetricsSerial) {
