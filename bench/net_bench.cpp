@@ -12,11 +12,16 @@
 //   -device virtio-net-device` (vhost off: QEMU's own user-space device, like ember's).
 // - timestamps the markers as they arrive on the VMM's stdout and samples the VMM's CPU time from
 //   /proc/<pid>/stat and the tap's counters from /proc/net/dev at the same moments.
-// - for "rxS", starts an injector thread at the begin marker: an AF_PACKET socket on the tap
-//   (qdisc bypassed) sends N frames with sendmmsg as fast as it can, then an end frame every
-//   millisecond until the end marker shows. Frames the VMM is too slow to take are dropped by the
-//   tap (its queue holds 500) and not counted: rx pps = frames the guest got / phase time.
-// - for "txS", checks that the tap saw all N frames (its rx_packets counter).
+// - for "rxS" (the guest has reset its device, posted no receive buffer and said "ready"): an
+//   injector thread with an AF_PACKET socket on the tap (qdisc bypassed) sends N frames with
+//   sendmmsg as fast as it can, then an end frame (and one every millisecond until the guest's
+//   end line shows). `--rx prefill` (default): the tap's queue is made long enough for all N,
+//   the guest is told to start (a byte on its console) once they are queued, and so the phase
+//   times the VMM draining the tap into the guest with no sender competing for the CPU.
+//   `--rx live`: the guest starts at once and the sender runs during the phase; on a small host
+//   (the guest's poll loop takes a core) that mostly measures the sender. Frames the tap drops
+//   (its queue full) are not counted: rx pps = frames the guest got / phase time.
+// - checks that the tap saw every frame the guest sent (its rx_packets counter, whole run).
 // Rounds alternate the VMMs so host drift hits both alike; medians are printed with the ratio.
 //
 // VMM CPU per frame = Δ(utime + stime − guest_time) / frames, as in blk_bench: the CPU the VMM
@@ -25,6 +30,7 @@
 //
 //   net_bench --ember build/vmm/ember --kernel build/resources/guests/virtio_net.elf
 //             [--qemu PATH] [--frames 200000] [--sizes 64,1500] [--rounds 3] [--vmms ember,qemu]
+//             [--rx prefill|live]
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
@@ -127,8 +133,9 @@ bool write_file(const char* path, const char* text) {
     return static_cast<bool>(out);
 }
 
-// The tap, persistent (so each VMM can attach in turn), up; an empty string or why not.
-std::string make_network() {
+// The tap, persistent (so each VMM can attach in turn), up, its queue `queue_len` frames long
+// (0: the default, 500); an empty string or why not.
+std::string make_network(uint64_t queue_len) {
     if (::unshare(CLONE_NEWNET) != 0)
         return fmt::format("unshare(CLONE_NEWNET): {}", std::strerror(errno));
     (void)write_file("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
@@ -148,6 +155,12 @@ std::string make_network() {
     bool ok = s >= 0 && ::ioctl(s, SIOCGIFFLAGS, &up) == 0;
     up.ifr_flags = static_cast<short>(up.ifr_flags | IFF_UP);
     ok = ok && ::ioctl(s, SIOCSIFFLAGS, &up) == 0;
+    if (ok && queue_len != 0) {
+        ifreq qlen{};
+        std::strncpy(qlen.ifr_name, kTap, IFNAMSIZ - 1);
+        qlen.ifr_qlen = static_cast<int>(queue_len);
+        ok = ::ioctl(s, SIOCSIFTXQLEN, &qlen) == 0;
+    }
     const int up_err = errno;
     if (s >= 0) ::close(s);
     if (!ok) return fmt::format("setting {} up: {}", kTap, std::strerror(up_err));
@@ -198,8 +211,14 @@ public:
             const std::lock_guard lock(mu_);
             size_ = size;
             sent_ = 0;
+            filled_ = false;
         }
         cv_.notify_all();
+    }
+    // Waits until the phase's frames and its first end frame are sent.
+    void wait_filled() {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [this] { return filled_ || size_ == 0; });
     }
     // Ends the phase (the guest's end line came); returns the data frames sent.
     uint64_t stop() {
@@ -268,6 +287,11 @@ private:
             if (r > 0) sent += static_cast<uint64_t>(r);
             else if (errno != ENOBUFS && errno != EAGAIN && errno != EINTR) break;
         }
+        {
+            const std::lock_guard lock(mu_);
+            filled_ = true;
+        }
+        cv_.notify_all();
         // The end frame, until the guest has seen one (a full tap queue may drop some).
         while (running(size)) {
             (void)::sendto(fd_, end.data(), end.size(), 0,
@@ -285,6 +309,7 @@ private:
     std::condition_variable cv_;
     unsigned size_ = 0; // the phase running; 0: none
     uint64_t sent_ = 0;
+    bool filled_ = false;
     bool idle_ = false;
     bool quit_ = false;
     std::thread thread_;
@@ -317,8 +342,9 @@ struct Vmm {
 // Feeds complete lines of the child's stdout to the marker parser.
 class MarkerWatch {
 public:
-    MarkerWatch(pid_t pid, RunResult& result, Injector& injector)
-        : pid_(pid), result_(result), injector_(injector) {}
+    MarkerWatch(pid_t pid, int console_in, bool prefill, RunResult& result, Injector& injector)
+        : pid_(pid), console_in_(console_in), prefill_(prefill), result_(result),
+          injector_(injector) {}
 
     void feed(const char* data, size_t n) {
         pending_.append(data, n);
@@ -343,9 +369,14 @@ private:
         char phase[64] = {};
         unsigned long long frames = 0;
         unsigned long long bytes = 0;
-        if (std::sscanf(l.c_str(), "bench: begin %63s", phase) == 1) {
+        if (std::sscanf(l.c_str(), "bench: ready rx%63s", phase) == 1) {
+            injector_.start(static_cast<unsigned>(std::atoi(phase)));
+            if (prefill_) injector_.wait_filled();
+            if (::write(console_in_, "g", 1) != 1) // go
+                result_.error = fmt::format("cannot write to the VMM's console: {}",
+                                            std::strerror(errno));
+        } else if (std::sscanf(l.c_str(), "bench: begin %63s", phase) == 1) {
             begin_[phase] = {t, cpu};
-            if (phase[0] == 'r') injector_.start(static_cast<unsigned>(std::atoi(phase + 2)));
         } else if (std::sscanf(l.c_str(), "bench: end %63s %llu %llu", phase, &frames, &bytes) ==
                    3) {
             const uint64_t injected = phase[0] == 'r' ? injector_.stop() : 0;
@@ -362,6 +393,8 @@ private:
     }
 
     pid_t pid_;
+    int console_in_; // the VMM's stdin: its serial console's input
+    bool prefill_;
     RunResult& result_;
     Injector& injector_;
     std::string pending_;
@@ -370,11 +403,13 @@ private:
     bool done_ = false;
 };
 
-RunResult run_once(const Vmm& vmm, Injector& injector) {
+RunResult run_once(const Vmm& vmm, bool prefill, Injector& injector) {
     RunResult result;
+    std::array<int, 2> in{};
     std::array<int, 2> out{};
     std::array<int, 2> err{};
-    if (::pipe2(out.data(), O_CLOEXEC) != 0 || ::pipe2(err.data(), O_CLOEXEC) != 0) {
+    if (::pipe2(in.data(), O_CLOEXEC) != 0 || ::pipe2(out.data(), O_CLOEXEC) != 0 ||
+        ::pipe2(err.data(), O_CLOEXEC) != 0) {
         result.error = "pipe failed";
         return result;
     }
@@ -385,16 +420,16 @@ RunResult run_once(const Vmm& vmm, Injector& injector) {
     const uint64_t tap_before = tap_rx_packets();
     const pid_t pid = ::fork();
     if (pid == 0) {
-        const int devnull = ::open("/dev/null", O_RDONLY);
-        ::dup2(devnull, STDIN_FILENO);
+        ::dup2(in[0], STDIN_FILENO);
         ::dup2(out[1], STDOUT_FILENO);
         ::dup2(err[1], STDERR_FILENO);
         ::execv(args[0], args.data());
         ::_exit(127);
     }
+    ::close(in[0]);
     ::close(out[1]);
     ::close(err[1]);
-    MarkerWatch watch(pid, result, injector);
+    MarkerWatch watch(pid, in[1], prefill, result, injector);
     std::string errors;
     std::array<pollfd, 2> fds{pollfd{out[0], POLLIN, 0}, pollfd{err[0], POLLIN, 0}};
     const double deadline = now_s() + kRunTimeoutMs / 1e3;
@@ -420,6 +455,7 @@ RunResult run_once(const Vmm& vmm, Injector& injector) {
         }
     }
     (void)injector.stop(); // a run that died inside a receive phase
+    ::close(in[1]);
     ::close(out[0]);
     ::close(err[0]);
     int status = 0;
@@ -488,7 +524,8 @@ std::vector<std::string> split(const std::string& s, char sep) {
 int usage() {
     fmt::print(stderr,
                "usage: net_bench --ember PATH --kernel virtio_net.elf [--qemu PATH]\n"
-               "                 [--frames N] [--sizes 64,1500] [--rounds N] [--vmms ember,qemu]\n");
+               "                 [--frames N] [--sizes 64,1500] [--rounds N] [--vmms ember,qemu]\n"
+               "                 [--rx prefill|live]\n");
     return 2;
 }
 
@@ -500,6 +537,7 @@ struct Options {
     std::string sizes = "64,1500";
     int rounds = 3;
     std::string vmms = "ember,qemu";
+    bool prefill = true;
 };
 
 std::optional<Options> parse(int argc, char** argv) {
@@ -521,6 +559,8 @@ std::optional<Options> parse(int argc, char** argv) {
             o.rounds = std::atoi(value.c_str());
         else if (flag == "--vmms")
             o.vmms = value;
+        else if (flag == "--rx" && (value == "prefill" || value == "live"))
+            o.prefill = value == "prefill";
         else
             return std::nullopt;
     }
@@ -626,7 +666,7 @@ int main(int argc, char** argv) {
         fmt::print("net_bench: skipped: {}\n", *why);
         return kSkipped;
     }
-    if (const std::string why = make_network(); !why.empty()) {
+    if (const std::string why = make_network(o.prefill ? o.frames + 1024 : 0); !why.empty()) {
         fmt::print("net_bench: skipped: cannot make the test network: {}\n", why);
         return kSkipped;
     }
@@ -653,7 +693,7 @@ int main(int argc, char** argv) {
         }
         for (int r = 0; r < o.rounds; ++r) {
             for (auto& v : vmms) { // alternate, so drift on the host hits both alike
-                RunResult result = run_once(v, injector);
+                RunResult result = run_once(v, o.prefill, injector);
                 if (!result.ok) {
                     fmt::print(stderr, "net_bench: {} round {}: {}\n", v.name, r, result.error);
                     ++failures;
@@ -673,9 +713,10 @@ int main(int argc, char** argv) {
         }
     std::array<double, 3> load{};
     (void)::getloadavg(load.data(), 3);
-    fmt::print("net benchmark: {} frames per phase, sizes {} (Ethernet header included), {} "
-               "rounds alternating; medians; load average {:.2f} {:.2f} {:.2f}\n",
-               o.frames, o.sizes, o.rounds, load[0], load[1], load[2]);
+    fmt::print("net benchmark: {} frames per phase, sizes {} (Ethernet header included), rx {}, "
+               "{} rounds alternating; medians; load average {:.2f} {:.2f} {:.2f}\n",
+               o.frames, o.sizes, o.prefill ? "prefilled" : "live", o.rounds, load[0], load[1],
+               load[2]);
     print_table(vmms, phases);
     print_ratios(vmms, phases);
     for (const auto& v : vmms)

@@ -201,11 +201,13 @@ static void parse_ip(void) {
 
 /* ---- bench (bench/net_bench.cpp) -------------------------------------------------------------
  * Per size S: "txS" sends N frames of S bytes (ethertype 0x88b5, broadcast) as fast as the ring
- * takes them, every ring slot in flight, and ends once the device has used them all; "rxS"
- * counts the frames of S bytes with that ethertype and a 'D' at byte 15 until one with an 'E'
- * there arrives (the host sends it after its N frames, repeatedly until it sees the end line).
- * Around each: "bench: begin <phase>" / "bench: end <phase> <frames> <bytes>"; the host
- * timestamps those. Frames the host loses (a full tap queue) are simply not counted. */
+ * takes them, every ring slot in flight, and ends once the device has used them all. "rxS"
+ * resets the device (so that no receive buffer is posted), prints "bench: ready rxS" and waits
+ * for a byte on the console: meanwhile the host fills the tap's queue (or starts sending). Then it
+ * posts every receive buffer and counts the frames of S bytes with that ethertype and a 'D' at
+ * byte 15 until one with an 'E' there arrives (the host sends it after its frames). Around each:
+ * "bench: begin <phase>" / "bench: end <phase> <frames> <bytes>"; the host timestamps those.
+ * Frames the host loses (a full tap queue) are simply not counted. */
 #define BENCH_ETHERTYPE 0x88b5
 #define BENCH_MAX_FRAME 1514
 
@@ -285,11 +287,18 @@ static int bench_tx_phase(unsigned size, uint64_t n) {
     return 0;
 }
 
-static int bench_rx_phase(unsigned size) {
+static int bench_rx_phase(unsigned size, uint64_t mask) {
+    if (vdev_init(&dev, 2, mask) != 0) return 1;
+    con_printf("bench: ready rx%u\n", size);
+    con_flush();
+    (void)con_getc();
     uint64_t frames = 0, idle = 0;
     bool end = false;
     con_printf("bench: begin rx%u\n", size);
     marker_flush();
+    for (unsigned b = 0; b < dev.q[RXQ].size; b++)
+        bench_post_rx(b);
+    vq_kick(&dev, RXQ);
     while (!end) {
         uint16_t head;
         uint32_t len;
@@ -323,7 +332,7 @@ static int bench_rx_phase(unsigned size) {
     return 0;
 }
 
-static int run_bench(void) {
+static int run_bench(uint64_t mask) {
     uint64_t n = cmdline_get_u64("frames", 100000);
     unsigned sizes[8] = {64, 1500};
     unsigned nsizes = 2;
@@ -346,13 +355,10 @@ static int run_bench(void) {
             con_printf("bench: frame size %u is outside 16..%u\n", sizes[i], BENCH_MAX_FRAME);
             return 2;
         }
-    for (unsigned b = 0; b < dev.q[RXQ].size; b++)
-        bench_post_rx(b);
-    vq_kick(&dev, RXQ);
     for (unsigned i = 0; i < nsizes; i++)
         if (bench_tx_phase(sizes[i], n) != 0) return 1;
     for (unsigned i = 0; i < nsizes; i++)
-        if (bench_rx_phase(sizes[i]) != 0) return 1;
+        if (bench_rx_phase(sizes[i], mask) != 0) return 1;
     con_printf("bench: done (%lu tx and %lu rx notifications)\n", dev.q[TXQ].notifies,
                dev.q[RXQ].notifies);
     marker_flush();
@@ -383,7 +389,7 @@ int guest_main(const char* cmd) {
     const char* mode;
     size_t mode_len;
     if (cmdline_get("net", &mode, &mode_len)) {
-        if (guest_streq(mode, mode_len, "bench")) return run_bench();
+        if (guest_streq(mode, mode_len, "bench")) return run_bench(mask);
         con_puts("net: unknown mode (net=bench, or none for the echo host)\n");
         return 2;
     }
