@@ -30,7 +30,9 @@
 //
 //   net_bench --ember build/vmm/ember --kernel build/resources/guests/virtio_net.elf
 //             [--qemu PATH] [--frames 200000] [--sizes 64,1500] [--rounds 3] [--vmms ember,qemu]
-//             [--rx prefill|live]
+//             [--rx prefill|live] [--ember-arg ARG]... [--verbose 1]
+// (--ember-arg: added to every ember command line, e.g. --timings; --verbose 1: print each run's
+// output, where those land.)
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
@@ -74,6 +76,7 @@ constexpr const char* kTap = "embench0";
 constexpr const char* kGuestMac = "06:00:0a:c8:00:02";
 constexpr uint16_t kEthertype = 0x88b5; // IEEE local experimental: no host protocol handles it
 constexpr unsigned kMaxFrame = 1514;
+constexpr uint64_t kMaxPrefill = 500'000;
 
 double now_s() {
     timespec ts{};
@@ -328,6 +331,7 @@ struct PhaseResult {
 struct RunResult {
     bool ok = false;
     std::string error;
+    std::string output; // the VMM's stdout and stderr
     std::map<std::string, PhaseResult> phases;
     std::vector<std::string> order;
 };
@@ -474,6 +478,7 @@ RunResult run_once(const Vmm& vmm, bool prefill, Injector& injector) {
         result.error = fmt::format("the tap got {} of the {} frames the guest sent", tap_got,
                                    guest_sent);
     result.ok = result.error.empty();
+    result.output = watch.transcript() + errors;
     if (!result.ok)
         result.error += fmt::format("\n--- stdout:\n{}--- stderr:\n{}", watch.transcript(),
                                     errors.substr(0, 2000));
@@ -525,7 +530,8 @@ int usage() {
     fmt::print(stderr,
                "usage: net_bench --ember PATH --kernel virtio_net.elf [--qemu PATH]\n"
                "                 [--frames N] [--sizes 64,1500] [--rounds N] [--vmms ember,qemu]\n"
-               "                 [--rx prefill|live]\n");
+               "                 [--rx prefill|live] [--ember-arg ARG]... [--verbose 1]\n"
+               "(--frames: at most 500000 with --rx prefill)\n");
     return 2;
 }
 
@@ -538,6 +544,8 @@ struct Options {
     int rounds = 3;
     std::string vmms = "ember,qemu";
     bool prefill = true;
+    std::vector<std::string> ember_args;
+    bool verbose = false;
 };
 
 std::optional<Options> parse(int argc, char** argv) {
@@ -559,12 +567,18 @@ std::optional<Options> parse(int argc, char** argv) {
             o.rounds = std::atoi(value.c_str());
         else if (flag == "--vmms")
             o.vmms = value;
+        else if (flag == "--ember-arg")
+            o.ember_args.push_back(value);
+        else if (flag == "--verbose")
+            o.verbose = value != "0";
         else if (flag == "--rx" && (value == "prefill" || value == "live"))
             o.prefill = value == "prefill";
         else
             return std::nullopt;
     }
-    if (argc % 2 == 0 || o.ember.empty() || o.kernel.empty() || o.rounds < 1 || o.frames == 0)
+    // The tap's queue (a ptr_ring) holds at most 512 Ki entries: prefilled phases need all.
+    if (argc % 2 == 0 || o.ember.empty() || o.kernel.empty() || o.rounds < 1 || o.frames == 0 ||
+        (o.prefill && o.frames > kMaxPrefill))
         return std::nullopt;
     for (const auto& s : split(o.sizes, ',')) {
         const unsigned long size = std::strtoul(s.c_str(), nullptr, 10);
@@ -576,12 +590,15 @@ std::optional<Options> parse(int argc, char** argv) {
 // ember, and QEMU microvm without ACPI (so that it appends "virtio_mmio.device=…" to the command
 // line itself), virtio 1.x mmio, QEMU's user-space virtio-net on the same tap.
 std::optional<Vmm> make_vmm(const std::string& name, const Options& o, const std::string& cmdline) {
-    if (name == "ember")
-        return Vmm{name,
-                   {o.ember, "--kernel", o.kernel, "--cmdline", cmdline, "--net",
-                    fmt::format("tap={},id=eth0,mac={},mtu=1500", kTap, kGuestMac)},
-                   0,
-                   {}};
+    if (name == "ember") {
+        Vmm v{name,
+              {o.ember, "--kernel", o.kernel, "--cmdline", cmdline, "--net",
+               fmt::format("tap={},id=eth0,mac={},mtu=1500", kTap, kGuestMac)},
+              0,
+              {}};
+        v.argv.insert(v.argv.end(), o.ember_args.begin(), o.ember_args.end());
+        return v;
+    }
     if (name != "qemu") return std::nullopt;
     // isa-debug-exit turns the guest's status 0 into QEMU exit status (0 << 1) | 1.
     return Vmm{name,
@@ -694,6 +711,7 @@ int main(int argc, char** argv) {
         for (int r = 0; r < o.rounds; ++r) {
             for (auto& v : vmms) { // alternate, so drift on the host hits both alike
                 RunResult result = run_once(v, o.prefill, injector);
+                if (o.verbose) fmt::print("--- {} round {}:\n{}", v.name, r, result.output);
                 if (!result.ok) {
                     fmt::print(stderr, "net_bench: {} round {}: {}\n", v.name, r, result.error);
                     ++failures;
