@@ -24,9 +24,11 @@
 // - checks that the tap saw every frame the guest sent (its rx_packets counter, whole run).
 // Rounds alternate the VMMs so host drift hits both alike; medians are printed with the ratio.
 //
-// VMM CPU per frame = Δ(utime + stime − guest_time) / frames, as in blk_bench: the CPU the VMM
-// process burnt besides guest mode (its device thread, syscalls, the exits its vCPU thread
-// handles); the guest's poll loop keeps its vCPU busy under both VMMs alike and drops out.
+// VMM CPU per frame = Σ per thread Δ(utime + stime − guest_time), each at least 0, / frames: the
+// CPU the VMM process burnt besides guest mode (its device thread, syscalls, the exits its vCPU
+// thread handles); the guest's poll loop keeps its vCPU busy under both VMMs alike and drops out.
+// Per thread, unlike blk_bench's process-wide figure: on a PVM host the vCPU thread's guest_time
+// outgrows its utime + stime, which would otherwise be subtracted from the device thread's CPU.
 //
 //   net_bench --ember build/vmm/ember --kernel build/resources/guests/virtio_net.elf
 //             [--qemu PATH] [--frames 200000] [--sizes 64,1500] [--rounds 3] [--vmms ember,qemu]
@@ -58,6 +60,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -84,15 +87,16 @@ double now_s() {
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
-// Process CPU time in seconds: utime + stime and guest_time (fields 14, 15 and 43 of
-// /proc/<pid>/stat, counted after the parenthesised command name).
-struct CpuSample {
+// Per thread of the VMM: utime + stime and guest_time in seconds (fields 14, 15 and 43 of
+// /proc/<pid>/task/<tid>/stat, counted after the parenthesised command name).
+struct ThreadCpu {
     double total = 0;
     double guest = 0;
 };
+using CpuSample = std::map<std::string, ThreadCpu>;
 
-std::optional<CpuSample> read_cpu(pid_t pid) {
-    std::ifstream in(fmt::format("/proc/{}/stat", pid));
+std::optional<ThreadCpu> read_thread_cpu(const std::string& stat_path) {
+    std::ifstream in(stat_path);
     std::string line;
     if (!std::getline(in, line)) return std::nullopt;
     const auto paren = line.rfind(')');
@@ -107,7 +111,32 @@ std::optional<CpuSample> read_cpu(pid_t pid) {
     const double utime = std::strtod(f[11].c_str(), nullptr);
     const double stime = std::strtod(f[12].c_str(), nullptr);
     const double guest = std::strtod(f[40].c_str(), nullptr);
-    return CpuSample{(utime + stime) / tick, guest / tick};
+    return ThreadCpu{(utime + stime) / tick, guest / tick};
+}
+
+CpuSample read_cpu(pid_t pid) {
+    CpuSample sample;
+    const std::string dir = fmt::format("/proc/{}/task", pid);
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+        if (auto t = read_thread_cpu(entry.path().string() + "/stat"))
+            sample[entry.path().filename().string()] = *t;
+    return sample;
+}
+
+// The VMM's own CPU between two samples: per thread Δ(utime + stime − guest_time), at least 0.
+// Per thread because on a PVM host a vCPU thread's guest_time can exceed its utime + stime (the
+// guest's ring-3 time is counted in both, unevenly), which summed over the process would eat
+// into the device thread's figure. A thread that came or went between the samples counts what
+// it had at the one it appears in.
+double vmm_cpu(const CpuSample& before, const CpuSample& after) {
+    double sum = 0;
+    for (const auto& [tid, a] : after) {
+        const auto it = before.find(tid);
+        const ThreadCpu b = it == before.end() ? ThreadCpu{} : it->second;
+        sum += std::max(0.0, (a.total - b.total) - (a.guest - b.guest));
+    }
+    return sum;
 }
 
 // The frames the VMMs wrote to the tap (the guests sent), from /proc/net/dev: the tap's rx_packets
@@ -368,7 +397,7 @@ private:
 
     void line(const std::string& l) {
         const double t = now_s();
-        const auto cpu = read_cpu(pid_).value_or(CpuSample{});
+        const CpuSample cpu = read_cpu(pid_);
         transcript_ += l + "\n";
         char phase[64] = {};
         unsigned long long frames = 0;
@@ -388,7 +417,7 @@ private:
             if (it == begin_.end()) return;
             const Begin& b = it->second;
             PhaseResult p{t - b.t, frames, bytes,
-                          (cpu.total - b.cpu.total) - (cpu.guest - b.cpu.guest), injected};
+                          vmm_cpu(b.cpu, cpu), injected};
             result_.phases[phase] = p;
             result_.order.emplace_back(phase);
         } else if (l.rfind("bench: done", 0) == 0) {
