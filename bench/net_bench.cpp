@@ -146,8 +146,7 @@ uint64_t tap_rx_packets() {
     const std::string prefix = std::string(kTap) + ":";
     for (std::string line; std::getline(in, line);) {
         const auto start = line.find_first_not_of(' ');
-        if (start == std::string::npos || line.compare(start, prefix.size(), prefix) != 0)
-            continue;
+        if (start == std::string::npos || line.compare(start, prefix.size(), prefix) != 0) continue;
         std::istringstream fields(line.substr(start + prefix.size()));
         uint64_t bytes = 0;
         uint64_t packets = 0;
@@ -316,8 +315,10 @@ private:
         while (sent < frames_ && running(size)) {
             const auto n = static_cast<unsigned>(std::min<uint64_t>(kBatch, frames_ - sent));
             const int r = ::sendmmsg(fd_, msgs.data(), n, 0);
-            if (r > 0) sent += static_cast<uint64_t>(r);
-            else if (errno != ENOBUFS && errno != EAGAIN && errno != EINTR) break;
+            if (r > 0)
+                sent += static_cast<uint64_t>(r);
+            else if (errno != ENOBUFS && errno != EAGAIN && errno != EINTR)
+                break;
         }
         {
             const std::lock_guard lock(mu_);
@@ -353,7 +354,7 @@ struct PhaseResult {
     double seconds = 0;
     uint64_t frames = 0; // as the guest counted them
     uint64_t bytes = 0;
-    double vmm_cpu_s = 0; // (utime + stime - guest_time) over the phase
+    double vmm_cpu_s = 0;  // (utime + stime - guest_time) over the phase
     uint64_t injected = 0; // rx: frames the injector sent
 };
 
@@ -406,8 +407,8 @@ private:
             injector_.start(static_cast<unsigned>(std::atoi(phase)));
             if (prefill_) injector_.wait_filled();
             if (::write(console_in_, "g", 1) != 1) // go
-                result_.error = fmt::format("cannot write to the VMM's console: {}",
-                                            std::strerror(errno));
+                result_.error =
+                    fmt::format("cannot write to the VMM's console: {}", std::strerror(errno));
         } else if (std::sscanf(l.c_str(), "bench: begin %63s", phase) == 1) {
             begin_[phase] = {t, cpu};
         } else if (std::sscanf(l.c_str(), "bench: end %63s %llu %llu", phase, &frames, &bytes) ==
@@ -416,8 +417,7 @@ private:
             const auto it = begin_.find(phase);
             if (it == begin_.end()) return;
             const Begin& b = it->second;
-            PhaseResult p{t - b.t, frames, bytes,
-                          vmm_cpu(b.cpu, cpu), injected};
+            PhaseResult p{t - b.t, frames, bytes, vmm_cpu(b.cpu, cpu), injected};
             result_.phases[phase] = p;
             result_.order.emplace_back(phase);
         } else if (l.rfind("bench: done", 0) == 0) {
@@ -504,8 +504,8 @@ RunResult run_once(const Vmm& vmm, bool prefill, Injector& injector) {
         if (name[0] == 't') guest_sent += p.frames;
     const uint64_t tap_got = tap_rx_packets() - tap_before;
     if (result.error.empty() && tap_got < guest_sent)
-        result.error = fmt::format("the tap got {} of the {} frames the guest sent", tap_got,
-                                   guest_sent);
+        result.error =
+            fmt::format("the tap got {} of the {} frames the guest sent", tap_got, guest_sent);
     result.ok = result.error.empty();
     result.output = watch.transcript() + errors;
     if (!result.ok)
