@@ -356,6 +356,7 @@ struct PhaseResult {
     uint64_t bytes = 0;
     double vmm_cpu_s = 0;  // (utime + stime - guest_time) over the phase
     uint64_t injected = 0; // rx: frames the injector sent
+    uint64_t kicks = 0;    // the guest's notifications (QueueNotify writes) in the phase
 };
 
 struct RunResult {
@@ -403,6 +404,7 @@ private:
         char phase[64] = {};
         unsigned long long frames = 0;
         unsigned long long bytes = 0;
+        unsigned long long kicks = 0;
         if (std::sscanf(l.c_str(), "bench: ready rx%63s", phase) == 1) {
             injector_.start(static_cast<unsigned>(std::atoi(phase)));
             if (prefill_) injector_.wait_filled();
@@ -411,13 +413,13 @@ private:
                     fmt::format("cannot write to the VMM's console: {}", std::strerror(errno));
         } else if (std::sscanf(l.c_str(), "bench: begin %63s", phase) == 1) {
             begin_[phase] = {t, cpu};
-        } else if (std::sscanf(l.c_str(), "bench: end %63s %llu %llu", phase, &frames, &bytes) ==
-                   3) {
+        } else if (std::sscanf(l.c_str(), "bench: end %63s %llu %llu %llu", phase, &frames, &bytes,
+                               &kicks) >= 3) {
             const uint64_t injected = phase[0] == 'r' ? injector_.stop() : 0;
             const auto it = begin_.find(phase);
             if (it == begin_.end()) return;
             const Begin& b = it->second;
-            PhaseResult p{t - b.t, frames, bytes, vmm_cpu(b.cpu, cpu), injected};
+            PhaseResult p{t - b.t, frames, bytes, vmm_cpu(b.cpu, cpu), injected, kicks};
             result_.phases[phase] = p;
             result_.order.emplace_back(phase);
         } else if (l.rfind("bench: done", 0) == 0) {
@@ -525,7 +527,8 @@ struct Figures {
     double pps = 0;
     double mbps = 0;
     double cpu_us_per_frame = 0;
-    double lost = 0; // rx: share of the injected frames the guest never got
+    double lost = 0;             // rx: share of the injected frames the guest never got
+    double kicks_per_kframe = 0; // guest notifications per 1000 frames
 };
 
 Figures figures(const Vmm& vmm, const std::string& phase) {
@@ -533,6 +536,7 @@ Figures figures(const Vmm& vmm, const std::string& phase) {
     std::vector<double> mbps;
     std::vector<double> cpu;
     std::vector<double> lost;
+    std::vector<double> kicks;
     for (const auto& r : vmm.runs) {
         const auto it = r.phases.find(phase);
         if (it == r.phases.end() || it->second.seconds <= 0 || it->second.frames == 0) continue;
@@ -540,11 +544,12 @@ Figures figures(const Vmm& vmm, const std::string& phase) {
         pps.push_back(static_cast<double>(p.frames) / p.seconds);
         mbps.push_back(static_cast<double>(p.bytes) / p.seconds / 1e6);
         cpu.push_back(p.vmm_cpu_s * 1e6 / static_cast<double>(p.frames));
+        kicks.push_back(static_cast<double>(p.kicks) * 1000 / static_cast<double>(p.frames));
         if (p.injected > 0)
             lost.push_back(1.0 - static_cast<double>(p.frames) /
                                      static_cast<double>(std::max(p.injected, p.frames)));
     }
-    return {median(pps), median(mbps), median(cpu), median(lost)};
+    return {median(pps), median(mbps), median(cpu), median(lost), median(kicks)};
 }
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -660,13 +665,13 @@ std::optional<Vmm> make_vmm(const std::string& name, const Options& o, const std
 }
 
 void print_table(const std::vector<Vmm>& vmms, const std::vector<std::string>& phases) {
-    fmt::print("{:<8} {:<6} {:>10} {:>9} {:>16} {:>8}\n", "phase", "VMM", "pps", "MB/s",
-               "VMM CPU us/frame", "rx lost");
+    fmt::print("{:<8} {:<6} {:>10} {:>9} {:>16} {:>12} {:>8}\n", "phase", "VMM", "pps", "MB/s",
+               "VMM CPU us/frame", "kicks/kframe", "rx lost");
     for (const auto& phase : phases)
         for (const auto& v : vmms) {
             const Figures f = figures(v, phase);
-            fmt::print("{:<8} {:<6} {:>10.0f} {:>9.1f} {:>16.2f} {:>8}\n", phase, v.name, f.pps,
-                       f.mbps, f.cpu_us_per_frame,
+            fmt::print("{:<8} {:<6} {:>10.0f} {:>9.1f} {:>16.2f} {:>12.1f} {:>8}\n", phase, v.name,
+                       f.pps, f.mbps, f.cpu_us_per_frame, f.kicks_per_kframe,
                        phase[0] == 'r' ? fmt::format("{:.1f}%", f.lost * 100) : "");
         }
 }

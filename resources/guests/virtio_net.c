@@ -206,7 +206,8 @@ static void parse_ip(void) {
  * for a byte on the console: meanwhile the host fills the tap's queue (or starts sending). Then it
  * posts every receive buffer and counts the frames of S bytes with that ethertype and a 'D' at
  * byte 15 until one with an 'E' there arrives (the host sends it after its frames). Around each:
- * "bench: begin <phase>" / "bench: end <phase> <frames> <bytes>"; the host timestamps those.
+ * "bench: begin <phase>" / "bench: end <phase> <frames> <bytes> <notifications>" (the kicks the
+ * device asked for in the phase); the host timestamps those.
  * Frames the host loses (a full tap queue) are simply not counted. */
 #define BENCH_ETHERTYPE 0x88b5
 #define BENCH_MAX_FRAME 1514
@@ -245,7 +246,7 @@ static int bench_tx_phase(unsigned size, uint64_t n) {
         tx_free[b] = (uint16_t)b;
     }
     unsigned nfree = slots;
-    uint64_t sent = 0, done = 0, idle = 0;
+    uint64_t sent = 0, done = 0, idle = 0, notifies = dev.q[TXQ].notifies;
     con_printf("bench: begin tx%u\n", size);
     marker_flush();
     while (done < n) {
@@ -282,7 +283,7 @@ static int bench_tx_phase(unsigned size, uint64_t n) {
             __asm__ volatile("pause");
         }
     }
-    con_printf("bench: end tx%u %lu %lu\n", size, n, n * size);
+    con_printf("bench: end tx%u %lu %lu %lu\n", size, n, n * size, dev.q[TXQ].notifies - notifies);
     marker_flush();
     return 0;
 }
@@ -296,6 +297,7 @@ static int bench_rx_phase(unsigned size, uint64_t mask) {
     bool end = false;
     con_printf("bench: begin rx%u\n", size);
     marker_flush();
+    uint64_t notifies = dev.q[RXQ].notifies;
     for (unsigned b = 0; b < dev.q[RXQ].size; b++)
         bench_post_rx(b);
     vq_kick(&dev, RXQ);
@@ -327,7 +329,8 @@ static int bench_rx_phase(unsigned size, uint64_t mask) {
             __asm__ volatile("pause");
         }
     }
-    con_printf("bench: end rx%u %lu %lu\n", size, frames, frames * size);
+    con_printf("bench: end rx%u %lu %lu %lu\n", size, frames, frames * size,
+               dev.q[RXQ].notifies - notifies);
     marker_flush();
     return 0;
 }
