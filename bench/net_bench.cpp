@@ -4,7 +4,7 @@
 // 1500 bytes, Ethernet header included), a transmit phase "txS" — N frames of S bytes as fast as
 // its ring takes them — and then a receive phase "rxS" that counts the frames of S bytes the host
 // sends until an end frame arrives; it prints "bench: begin <phase>" / "bench: end <phase>
-// <frames> <bytes>" around each. This program:
+// <frames> <bytes> <notifications>" around each. This program:
 // - moves itself into a network namespace of its own (unshare) and makes a tap there, up, with
 //   IPv6 off (no neighbour discovery chatter). The VMMs inherit the namespace; when this process
 //   exits, however it exits, the namespace and the tap go with it.
