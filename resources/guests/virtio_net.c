@@ -4,6 +4,9 @@
  * status 0 after printing its counts. Command line:
  *   net_ip=A.B.C.D   its address (default 10.200.0.2)
  *   net_mrg=0        do not negotiate VIRTIO_NET_F_MRG_RXBUF (default: negotiate it)
+ *   net=bench        instead: the timed phases of bench/net_bench.cpp (see run_bench below)
+ *   frames=N         bench: frames per phase (default 100000)
+ *   sizes=A,B,...    bench: frame sizes in bytes, Ethernet header included, 16..1514 (64,1500)
  * Any frame it cannot parse is counted and ignored. Status 1: no device or init failed. */
 #include "runtime/guest.h"
 #include "runtime/virtio_dev.h"
@@ -26,7 +29,7 @@ static uint8_t rx_buf[NBUF][BUF_SIZE] __attribute__((aligned(64)));
 static uint8_t tx_buf[NBUF][BUF_SIZE] __attribute__((aligned(64)));
 static uint16_t rx_head_buf[VDEV_QSIZE_MAX]; /* descriptor head -> buffer index */
 static uint16_t tx_head_buf[VDEV_QSIZE_MAX];
-static uint16_t tx_free[NBUF];
+static uint16_t tx_free[VDEV_QSIZE_MAX];
 static unsigned tx_nfree;
 
 static struct vdev dev;
@@ -196,6 +199,175 @@ static void parse_ip(void) {
     if (part == 4) copy(ip, got, 4);
 }
 
+/* ---- bench (bench/net_bench.cpp) -------------------------------------------------------------
+ * Per size S: "txS" sends N frames of S bytes (ethertype 0x88b5, broadcast) as fast as the ring
+ * takes them, every ring slot in flight, and ends once the device has used them all. "rxS"
+ * resets the device (so that no receive buffer is posted), prints "bench: ready rxS" and waits
+ * for a byte on the console: meanwhile the host fills the tap's queue (or starts sending). Then it
+ * posts every receive buffer and counts the frames of S bytes with that ethertype and a 'D' at
+ * byte 15 until one with an 'E' there arrives (the host sends it after its frames). Around each:
+ * "bench: begin <phase>" / "bench: end <phase> <frames> <bytes> <notifications>" (the kicks the
+ * device asked for in the phase); the host timestamps those.
+ * Frames the host loses (a full tap queue) are simply not counted. */
+#define BENCH_ETHERTYPE 0x88b5
+#define BENCH_MAX_FRAME 1514
+
+static uint8_t bench_rx[VDEV_QSIZE_MAX][BUF_SIZE] __attribute__((aligned(64)));
+static uint8_t bench_tx[VDEV_QSIZE_MAX][BUF_SIZE] __attribute__((aligned(64)));
+
+/* The marker lines: flush, then one port read so that ember replays its coalesced serial writes
+ * now rather than at the next exit or drain tick (as virtio_blk does). */
+static void marker_flush(void) {
+    con_flush();
+    uint8_t lsr;
+    __asm__ volatile("inb %1, %0" : "=a"(lsr) : "Nd"((uint16_t)0x3fd));
+    (void)lsr;
+}
+
+static void bench_post_rx(unsigned b) {
+    struct vdev_buf v = {bench_rx[b], BUF_SIZE, true};
+    int head = vq_add(&dev, RXQ, &v, 1);
+    if (head >= 0) rx_head_buf[head] = (uint16_t)b;
+}
+
+static int bench_tx_phase(unsigned size, uint64_t n) {
+    unsigned slots = dev.q[TXQ].size;
+    for (unsigned b = 0; b < slots; b++) {
+        uint8_t* p = bench_tx[b];
+        for (unsigned i = 0; i < HDR + size; i++)
+            p[i] = (uint8_t)i;
+        for (unsigned i = 0; i < HDR; i++)
+            p[i] = 0;
+        for (unsigned i = 0; i < 6; i++)
+            p[HDR + i] = 0xff;
+        copy(p + HDR + 6, mac, 6);
+        wr16(p + HDR + 12, BENCH_ETHERTYPE);
+        p[HDR + 14] = 'T';
+        tx_free[b] = (uint16_t)b;
+    }
+    unsigned nfree = slots;
+    uint64_t sent = 0, done = 0, idle = 0, notifies = dev.q[TXQ].notifies;
+    con_printf("bench: begin tx%u\n", size);
+    marker_flush();
+    while (done < n) {
+        while (sent < n && nfree > 0) {
+            unsigned b = tx_free[--nfree];
+            struct vdev_buf v = {bench_tx[b], HDR + size, false};
+            int head = vq_add(&dev, TXQ, &v, 1);
+            if (head < 0) {
+                nfree++;
+                break;
+            }
+            tx_head_buf[head] = (uint16_t)b;
+            sent++;
+        }
+        vq_kick(&dev, TXQ);
+        uint16_t head;
+        uint32_t len;
+        bool any = false;
+        while (vq_poll(&dev, TXQ, &head, &len)) {
+            if (head >= VDEV_QSIZE_MAX) {
+                con_puts("bench: FAIL: the device returned a bad head\n");
+                return 1;
+            }
+            tx_free[nfree++] = tx_head_buf[head];
+            done++;
+            any = true;
+        }
+        if (any) {
+            idle = 0;
+        } else if (++idle % 0x100000 == 0 && (vdev_status(&dev) & VIRTIO_CONFIG_S_NEEDS_RESET)) {
+            con_puts("bench: FAIL: the device needs a reset\n");
+            return 1;
+        } else {
+            __asm__ volatile("pause");
+        }
+    }
+    con_printf("bench: end tx%u %lu %lu %lu\n", size, n, n * size, dev.q[TXQ].notifies - notifies);
+    marker_flush();
+    return 0;
+}
+
+static int bench_rx_phase(unsigned size, uint64_t mask) {
+    if (vdev_init(&dev, 2, mask) != 0) return 1;
+    con_printf("bench: ready rx%u\n", size);
+    con_flush();
+    (void)con_getc();
+    uint64_t frames = 0, idle = 0;
+    bool end = false;
+    con_printf("bench: begin rx%u\n", size);
+    marker_flush();
+    uint64_t notifies = dev.q[RXQ].notifies;
+    for (unsigned b = 0; b < dev.q[RXQ].size; b++)
+        bench_post_rx(b);
+    vq_kick(&dev, RXQ);
+    while (!end) {
+        uint16_t head;
+        uint32_t len;
+        bool any = false;
+        while (vq_poll(&dev, RXQ, &head, &len)) {
+            if (head >= VDEV_QSIZE_MAX) {
+                con_puts("bench: FAIL: the device returned a bad head\n");
+                return 1;
+            }
+            unsigned b = rx_head_buf[head];
+            const uint8_t* f = bench_rx[b] + HDR;
+            if (len == HDR + size && rd16(f + 12) == BENCH_ETHERTYPE) {
+                if (f[15] == 'D') frames++;
+                if (f[15] == 'E') end = true;
+            }
+            bench_post_rx(b);
+            any = true;
+        }
+        if (any) {
+            vq_kick(&dev, RXQ);
+            idle = 0;
+        } else if (++idle % 0x100000 == 0 && (vdev_status(&dev) & VIRTIO_CONFIG_S_NEEDS_RESET)) {
+            con_puts("bench: FAIL: the device needs a reset\n");
+            return 1;
+        } else {
+            __asm__ volatile("pause");
+        }
+    }
+    con_printf("bench: end rx%u %lu %lu %lu\n", size, frames, frames * size,
+               dev.q[RXQ].notifies - notifies);
+    marker_flush();
+    return 0;
+}
+
+static int run_bench(uint64_t mask) {
+    uint64_t n = cmdline_get_u64("frames", 100000);
+    unsigned sizes[8] = {64, 1500};
+    unsigned nsizes = 2;
+    const char* v;
+    size_t len;
+    if (cmdline_get("sizes", &v, &len)) {
+        nsizes = 0;
+        unsigned value = 0;
+        for (size_t i = 0; i <= len && nsizes < 8; i++) {
+            if (i == len || v[i] == ',') {
+                sizes[nsizes++] = value;
+                value = 0;
+            } else {
+                value = value * 10 + (unsigned)(v[i] - '0');
+            }
+        }
+    }
+    for (unsigned i = 0; i < nsizes; i++)
+        if (sizes[i] < 16 || sizes[i] > BENCH_MAX_FRAME) {
+            con_printf("bench: frame size %u is outside 16..%u\n", sizes[i], BENCH_MAX_FRAME);
+            return 2;
+        }
+    for (unsigned i = 0; i < nsizes; i++)
+        if (bench_tx_phase(sizes[i], n) != 0) return 1;
+    for (unsigned i = 0; i < nsizes; i++)
+        if (bench_rx_phase(sizes[i], mask) != 0) return 1;
+    con_printf("bench: done (%lu tx and %lu rx notifications)\n", dev.q[TXQ].notifies,
+               dev.q[RXQ].notifies);
+    marker_flush();
+    return 0;
+}
+
 int guest_main(const char* cmd) {
     if (!vdev_find(&dev, cmd, VIRTIO_ID_NET)) {
         con_puts("net: no virtio-net device on the command line\n");
@@ -217,6 +389,13 @@ int guest_main(const char* cmd) {
                    ? "up"
                    : "down",
                ip[0], ip[1], ip[2], ip[3]);
+    const char* mode;
+    size_t mode_len;
+    if (cmdline_get("net", &mode, &mode_len)) {
+        if (guest_streq(mode, mode_len, "bench")) return run_bench(mask);
+        con_puts("net: unknown mode (net=bench, or none for the echo host)\n");
+        return 2;
+    }
     for (unsigned b = 0; b < NBUF; b++) {
         post_rx(b);
         tx_free[tx_nfree++] = (uint16_t)b;
