@@ -269,9 +269,9 @@ void NetDevice::process_rx() {
         }
         if (fit == RxFit::kTooBig) {
             ++metrics_.rx_dropped;
-            log_fault(fmt::format("a {}-byte frame does not fit the driver's receive buffers; "
-                                  "dropped",
-                                  frame_bytes));
+            faults_.log(fmt::format("a {}-byte frame does not fit the driver's receive buffers; "
+                                    "dropped",
+                                    frame_bytes));
         } else {
             deliver_frame(needed);
             ++frames;
@@ -289,7 +289,7 @@ bool NetDevice::read_frame() {
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                log_fault(
+                faults_.log(
                     fmt::format("reading tap '{}' failed: {}", tap_.name(), std::strerror(errno)));
             return false;
         }
@@ -320,10 +320,10 @@ RxFit NetDevice::reserve_rx_chains(size_t& needed) {
         if (!*popped) return RxFit::kNeedMore;
         if (!chain.readable().empty() || chain.writable_bytes() < kVnetHeaderSize) {
             ++metrics_.rx_bad_buffers;
-            log_fault(fmt::format("receive chain {} has {} readable and {} writable bytes (needs "
-                                  "only writable ones, at least {}); returned unused",
-                                  chain.head(), chain.readable_bytes(), chain.writable_bytes(),
-                                  kVnetHeaderSize));
+            faults_.log(fmt::format("receive chain {} has {} readable and {} writable bytes (needs "
+                                    "only writable ones, at least {}); returned unused",
+                                    chain.head(), chain.readable_bytes(), chain.writable_bytes(),
+                                    kVnetHeaderSize));
             complete(*rx_queue_, chain.head(), 0);
             rx_used_ = true;
             continue;
@@ -429,8 +429,8 @@ bool NetDevice::handle_tx_chain() {
     const ssize_t n = ::writev(tap_.fd(), tx_iov_.data(), static_cast<int>(tx_iov_.size()));
     if (n < 0) {
         ++metrics_.tx_errors;
-        log_fault(fmt::format("writing a {}-byte frame to tap '{}' failed: {}", frame_len,
-                              tap_.name(), std::strerror(errno)));
+        faults_.log(fmt::format("writing a {}-byte frame to tap '{}' failed: {}", frame_len,
+                                tap_.name(), std::strerror(errno)));
     } else {
         ++metrics_.tx_frames;
         metrics_.tx_bytes += frame_len;
@@ -442,7 +442,7 @@ bool NetDevice::handle_tx_chain() {
 
 bool NetDevice::drop_tx(const std::string& why) {
     ++metrics_.tx_dropped;
-    log_fault(why + "; dropped");
+    faults_.log(why + "; dropped");
     complete(*tx_queue_, tx_chain_.head(), 0);
     tx_used_ = true;
     return true;
@@ -468,18 +468,7 @@ void NetDevice::signal_if_needed() {
 }
 
 void NetDevice::mark_broken(std::string_view why) {
-    if (broken_) return;
-    broken_ = true;
-    ++metrics_.broken;
-    log_fault(fmt::format("{}; the device needs a reset (DEVICE_NEEDS_RESET)", why));
-    if (interrupt_ != nullptr) interrupt_->report_broken();
-}
-
-void NetDevice::log_fault(const std::string& message) {
-    ++faults_;
-    if (std::has_single_bit(faults_))
-        log::warn("{}: {} ({} faults so far; logged at powers of two)", options_.name, message,
-                  faults_);
+    if (faults_.mark_broken(broken_, why, interrupt_)) ++metrics_.broken;
 }
 
 } // namespace ember::virtio::net

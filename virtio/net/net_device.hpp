@@ -27,6 +27,7 @@
 // VMM thread touches the event loop (activate() kicks the receive queue's eventfd to get there).
 #pragma once
 
+#include "virtio/device_faults.hpp"
 #include "virtio/net/net_config.hpp"
 #include "virtio/net/tap.hpp"
 #include "virtio/net/vnet_header.hpp"
@@ -136,7 +137,6 @@ private:
     void complete(Queue& queue, uint16_t head, uint32_t len);
     void signal_if_needed();
     void mark_broken(std::string_view why);
-    void log_fault(const std::string& message);
 
     const NetOptions options_;
     Tap tap_;
@@ -172,7 +172,7 @@ private:
     bool tx_pending_ = false;
     std::vector<iovec> tx_iov_;
     bool tx_used_ = false;
-    uint64_t faults_ = 0;
+    DeviceFaults faults_{options_.name};
     NetMetrics metrics_;
 };
 
