@@ -17,6 +17,8 @@
 //   api_bench --ember build/vmm/ember --kernel build/resources/guests/hello.elf
 //             [--qemu PATH] [--runs 50] [--seconds 3] [--rounds 3] [--parallel 2]
 //             [--poll-us 10] [--ember-arg ARG]...   (ARG: added to every ember command line)
+#include "bench/bench_common.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -46,16 +48,12 @@ extern char** environ; // NOLINT: posix_spawn's environment
 
 namespace {
 
+using namespace ember::bench;
+
 constexpr int kSkipped = 77; // CTest's SKIP_RETURN_CODE for the smoke test
 constexpr double kStartTimeoutS = 5.0;
 constexpr int kIoTimeoutMs = 10'000;
 constexpr std::string_view kGreeting = "Hello from ember!";
-
-double now_s() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
 
 double percentile(std::vector<double> v, double p) {
     if (v.empty()) return 0;

@@ -4,19 +4,22 @@
 // first drive — random 4 KiB reads and writes at queue depth 1 and 32, sequential 1 MiB reads and
 // writes — and prints "bench: begin <phase>" / "bench: end <phase> <ops> <bytes>" around each.
 // This program timestamps the markers as they arrive on the VMM's stdout and samples the VMM's
-// CPU time from /proc/<pid>/stat at the same moments. Rounds alternate the VMMs so host drift hits
-// all alike; medians are printed with the ratio ember / best QEMU per phase.
+// CPU time from /proc/<pid>/task/*/stat at the same moments. Rounds alternate the VMMs so host
+// drift hits all alike; medians are printed with the ratio ember / best QEMU per phase.
 //
-// VMM CPU per request = Δ(utime + stime − guest_time) / ops. Linux counts the time a vCPU thread
-// spends in guest mode in utime and in guest_time, so the difference is what the VMM process
-// itself burnt — exits handled in the kernel on the vCPU thread (ioeventfd, MMIO), its device
-// threads, io_uring workers, syscalls — without the guest's own polling loop, which keeps its vCPU
-// 100% busy in every VMM alike. The counters tick at USER_HZ (usually 100 Hz): phases should last
-// tenths of a second or more (the defaults do) for the figure to mean much.
+// VMM CPU per request = Σ per thread Δ(utime + stime − guest_time), each at least 0, / ops
+// (bench_common.hpp). Linux counts the time a vCPU thread spends in guest mode in utime and in
+// guest_time, so the difference is what the VMM process itself burnt — exits handled in the kernel
+// on the vCPU thread (ioeventfd, MMIO), its device threads, io_uring workers, syscalls — without
+// the guest's own polling loop, which keeps its vCPU 100% busy in every VMM alike. The counters
+// tick at USER_HZ (usually 100 Hz): phases should last tenths of a second or more (the defaults do)
+// for the figure to mean much.
 //
 //   blk_bench --ember build/vmm/ember --kernel build/resources/guests/virtio_blk.elf
 //             [--qemu PATH] [--dir /dev/shm] [--size-mib 256] [--ops 20000] [--seq-ops 1024]
 //             [--rounds 3] [--vmms ember-sync,ember-io_uring,qemu,qemu-io_uring,qemu-iothread]
+#include "bench/bench_common.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -42,40 +45,10 @@
 
 namespace {
 
+using namespace ember::bench;
+
 constexpr int kSkipped = 77; // CTest's SKIP_RETURN_CODE for the smoke test
 constexpr int kRunTimeoutMs = 600'000;
-
-double now_s() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-// Process CPU time in seconds: utime + stime and guest_time (fields 14, 15 and 43 of
-// /proc/<pid>/stat, counted after the parenthesised command name).
-struct CpuSample {
-    double total = 0;
-    double guest = 0;
-};
-
-std::optional<CpuSample> read_cpu(pid_t pid) {
-    std::ifstream in(fmt::format("/proc/{}/stat", pid));
-    std::string line;
-    if (!std::getline(in, line)) return std::nullopt;
-    const auto paren = line.rfind(')');
-    if (paren == std::string::npos) return std::nullopt;
-    std::istringstream fields(line.substr(paren + 2));
-    std::vector<std::string> f;
-    for (std::string s; fields >> s;)
-        f.push_back(s);
-    // f[0] is field 3 (state): field n is f[n - 3].
-    if (f.size() < 41) return std::nullopt;
-    const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
-    const double utime = std::strtod(f[11].c_str(), nullptr);
-    const double stime = std::strtod(f[12].c_str(), nullptr);
-    const double guest = std::strtod(f[40].c_str(), nullptr);
-    return CpuSample{(utime + stime) / tick, guest / tick};
-}
 
 struct PhaseResult {
     double seconds = 0;
@@ -121,7 +94,7 @@ public:
 private:
     void line(const std::string& l) {
         const double t = now_s();
-        const auto cpu = read_cpu(pid_).value_or(CpuSample{});
+        const CpuSample cpu = read_cpu(pid_);
         transcript_ += l + "\n";
         char phase[64] = {};
         unsigned long long ops = 0;
@@ -132,7 +105,7 @@ private:
             const auto it = begin_.find(phase);
             if (it == begin_.end()) return;
             const auto& [t0, cpu0] = it->second;
-            PhaseResult p{t - t0, ops, bytes, (cpu.total - cpu0.total) - (cpu.guest - cpu0.guest)};
+            PhaseResult p{t - t0, ops, bytes, vmm_cpu(cpu0, cpu)};
             result_.phases[phase] = p;
             result_.order.emplace_back(phase);
         } else if (l.rfind("bench: done", 0) == 0) {
@@ -213,13 +186,6 @@ RunResult run_once(const Vmm& vmm) {
     return result;
 }
 
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const size_t n = v.size();
-    if (n == 0) return 0;
-    return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-}
-
 struct Figures {
     double iops = 0;
     double mbps = 0;
@@ -253,14 +219,6 @@ bool make_image(const std::string& path, uint64_t mib) {
         ok = ::write(fd, chunk.data(), chunk.size()) == static_cast<ssize_t>(chunk.size());
     ::close(fd);
     return ok;
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-    std::vector<std::string> out;
-    std::istringstream in(s);
-    for (std::string part; std::getline(in, part, sep);)
-        if (!part.empty()) out.push_back(part);
-    return out;
 }
 
 int usage() {

@@ -6,6 +6,8 @@
 // fast.
 //
 //   boot_bench --ember build/vmm/ember --kernel build/resources/guests/hello.elf [--runs 20]
+#include "bench/bench_common.hpp"
+
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -23,6 +25,8 @@
 #include <vector>
 
 namespace {
+
+using namespace ember::bench;
 
 struct Sample {
     double wall_ms;
@@ -80,12 +84,6 @@ RunResult run_once(const std::vector<std::string>& argv, int expected_status,
                 fmt::format("{} did not print '{}'; it printed: {}", argv[0], expected_output,
                             output.substr(0, 200))};
     return {Sample{wall, static_cast<double>(usage.ru_maxrss) / 1024.0}, {}};
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const size_t n = v.size();
-    return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
 }
 
 struct Peer {

@@ -35,6 +35,8 @@
 //             [--rx prefill|live] [--ember-arg ARG]... [--verbose 1]
 // (--ember-arg: added to every ember command line, e.g. --timings; --verbose 1: print each run's
 // output, where those land.)
+#include "bench/bench_common.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
@@ -73,6 +75,8 @@
 
 namespace {
 
+using namespace ember::bench;
+
 constexpr int kSkipped = 77; // CTest's SKIP_RETURN_CODE for the smoke test
 constexpr int kRunTimeoutMs = 300'000;
 constexpr const char* kTap = "embench0";
@@ -80,64 +84,6 @@ constexpr const char* kGuestMac = "06:00:0a:c8:00:02";
 constexpr uint16_t kEthertype = 0x88b5; // IEEE local experimental: no host protocol handles it
 constexpr unsigned kMaxFrame = 1514;
 constexpr uint64_t kMaxPrefill = 500'000;
-
-double now_s() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-// Per thread of the VMM: utime + stime and guest_time in seconds (fields 14, 15 and 43 of
-// /proc/<pid>/task/<tid>/stat, counted after the parenthesised command name).
-struct ThreadCpu {
-    double total = 0;
-    double guest = 0;
-};
-using CpuSample = std::map<std::string, ThreadCpu>;
-
-std::optional<ThreadCpu> read_thread_cpu(const std::string& stat_path) {
-    std::ifstream in(stat_path);
-    std::string line;
-    if (!std::getline(in, line)) return std::nullopt;
-    const auto paren = line.rfind(')');
-    if (paren == std::string::npos) return std::nullopt;
-    std::istringstream fields(line.substr(paren + 2));
-    std::vector<std::string> f;
-    for (std::string s; fields >> s;)
-        f.push_back(s);
-    // f[0] is field 3 (state): field n is f[n - 3].
-    if (f.size() < 41) return std::nullopt;
-    const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
-    const double utime = std::strtod(f[11].c_str(), nullptr);
-    const double stime = std::strtod(f[12].c_str(), nullptr);
-    const double guest = std::strtod(f[40].c_str(), nullptr);
-    return ThreadCpu{(utime + stime) / tick, guest / tick};
-}
-
-CpuSample read_cpu(pid_t pid) {
-    CpuSample sample;
-    const std::string dir = fmt::format("/proc/{}/task", pid);
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
-        if (auto t = read_thread_cpu(entry.path().string() + "/stat"))
-            sample[entry.path().filename().string()] = *t;
-    return sample;
-}
-
-// The VMM's own CPU between two samples: per thread Δ(utime + stime − guest_time), at least 0.
-// Per thread because on a PVM host a vCPU thread's guest_time can exceed its utime + stime (the
-// guest's ring-3 time is counted in both, unevenly), which summed over the process would eat
-// into the device thread's figure. A thread that came or went between the samples counts what
-// it had at the one it appears in.
-double vmm_cpu(const CpuSample& before, const CpuSample& after) {
-    double sum = 0;
-    for (const auto& [tid, a] : after) {
-        const auto it = before.find(tid);
-        const ThreadCpu b = it == before.end() ? ThreadCpu{} : it->second;
-        sum += std::max(0.0, (a.total - b.total) - (a.guest - b.guest));
-    }
-    return sum;
-}
 
 // The frames the VMMs wrote to the tap (the guests sent), from /proc/net/dev: the tap's rx_packets
 // in this process's namespace.
@@ -516,13 +462,6 @@ RunResult run_once(const Vmm& vmm, bool prefill, Injector& injector) {
     return result;
 }
 
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const size_t n = v.size();
-    if (n == 0) return 0;
-    return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-}
-
 struct Figures {
     double pps = 0;
     double mbps = 0;
@@ -550,14 +489,6 @@ Figures figures(const Vmm& vmm, const std::string& phase) {
                                      static_cast<double>(std::max(p.injected, p.frames)));
     }
     return {median(pps), median(mbps), median(cpu), median(lost), median(kicks)};
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-    std::vector<std::string> out;
-    std::istringstream in(s);
-    for (std::string part; std::getline(in, part, sep);)
-        if (!part.empty()) out.push_back(part);
-    return out;
 }
 
 int usage() {
