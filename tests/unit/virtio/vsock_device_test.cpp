@@ -177,7 +177,9 @@ protected:
             std::memcpy(&p.header, h.data(), sizeof(VsockHeader));
             EXPECT_EQ(u.len, 44 + p.len());
             std::vector<uint8_t> data = rx.bytes(static_cast<uint16_t>((head + 1) % 256));
-            p.payload.assign(data.begin(), data.begin() + std::min<size_t>(p.len(), data.size()));
+            p.payload.assign(
+                data.begin(),
+                data.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(p.len(), data.size())));
             out.push_back(p);
         }
         return out;
