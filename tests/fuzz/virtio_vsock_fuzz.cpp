@@ -20,6 +20,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <system_error>
 #include <vector>
 
 namespace {
@@ -40,15 +41,22 @@ void check(bool ok) {
     if (!ok) std::abort();
 }
 
-const std::string& socket_dir() {
-    static const std::string dir = [] {
-        char tmpl[] = "/tmp/ember-vsock-fuzz-XXXXXX";
-        check(::mkdtemp(tmpl) != nullptr);
+// The sockets' folder. A plain array, not a std::string: the exit handler that removes the
+// folder runs after static objects are destroyed.
+char g_socket_dir[] = "/tmp/ember-vsock-fuzz-XXXXXX";
+
+std::string socket_dir() {
+    static const bool made = [] {
+        check(::mkdtemp(g_socket_dir) != nullptr);
         // libFuzzer ends with exit(): remove the folder and its sockets then.
-        std::atexit([] { std::filesystem::remove_all(socket_dir()); });
-        return std::string(tmpl);
+        std::atexit([] {
+            std::error_code ec;
+            std::filesystem::remove_all(g_socket_dir, ec);
+        });
+        return true;
     }();
-    return dir;
+    (void)made;
+    return g_socket_dir;
 }
 
 UniqueFd unix_socket(const std::string& path, bool listen) {
